@@ -1,0 +1,5 @@
+"""Kept for the native (csrc/) build to come; metadata lives in pyproject.toml."""
+
+from setuptools import setup
+
+setup()

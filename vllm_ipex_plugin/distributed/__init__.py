@@ -1,0 +1,1 @@
+"""Device communicator for tensor and pipeline parallelism (oneCCL via torch's xccl)."""

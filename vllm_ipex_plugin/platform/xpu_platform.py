@@ -1,0 +1,281 @@
+"""The plugin's vLLM platform: Intel GPUs (XPU), and the same code on the CPU in host mode.
+
+``XpuPlatform`` drives an Intel GPU through stock PyTorch XPU (``torch.xpu``, the ``xccl``
+distributed backend). ``XpuHostPlatform`` is the same class with the CPU's device
+constants: it runs the plugin's worker, attention backend, quantization method and
+communicator on the CPU with torch reference kernels, which is how CI and developers
+run the whole product without an Intel GPU.
+
+``_enum`` is ``OOT``: vLLM's own XPU code paths (``is_xpu()``) assume the
+``vllm-xpu-kernels`` binaries, which this plugin treats as optional.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import torch
+from vllm.logger import init_logger
+from vllm.platforms.interface import Platform, PlatformEnum
+
+from vllm_ipex_plugin import envs
+from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, register_attention_backend
+from vllm_ipex_plugin.platform import device_rules
+
+if TYPE_CHECKING:
+    from vllm.config import VllmConfig
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+    from vllm.v1.attention.backends.registry import AttentionBackendEnum
+    from vllm.v1.attention.selector import AttentionSelectorConfig
+
+logger = init_logger(__name__)
+
+# Overrides live in per-process dicts: register wherever the platform module loads.
+register_attention_backend()
+
+_TRITON_ATTN_PATH = "vllm.v1.attention.backends.triton_attn.TritonAttentionBackend"
+
+
+class XpuPlatform(Platform):
+    _enum = PlatformEnum.OOT
+    device_name: str = "xpu"
+    device_type: str = "xpu"
+    dispatch_key: str = "XPU"
+    ray_device_key: str = "GPU"
+    dist_backend: str = "xccl"
+    device_control_env_var: str = "ZE_AFFINITY_MASK"
+    # Empty: every quantization method is allowed; ours registers itself.
+    supported_quantization: list[str] = []
+
+    worker_cls = "vllm_ipex_plugin.worker.xpu_worker.XpuWorker"
+    communicator_cls = "vllm_ipex_plugin.distributed.communicator.XpuCommunicator"
+    punica_wrapper_cls = "vllm.lora.punica_wrapper.punica_gpu.PunicaWrapperGPU"
+
+    # ----- identity and device -----------------------------------------------------------
+    @classmethod
+    def is_host_mode(cls) -> bool:
+        return False
+
+    @property
+    def supported_dtypes(self) -> list[torch.dtype]:
+        return device_rules.supported_dtypes(self.get_device_name())
+
+    @classmethod
+    def get_device_name(cls, device_id: int = 0) -> str:
+        return torch.xpu.get_device_name(device_id)
+
+    @classmethod
+    def get_device_total_memory(cls, device_id: int = 0) -> int:
+        return torch.xpu.get_device_properties(device_id).total_memory
+
+    @classmethod
+    def device_count(cls) -> int:
+        return torch.xpu.device_count()
+
+    @classmethod
+    def get_device_capability(cls, device_id: int = 0):
+        # None skips CUDA compute-capability checks (quantization min capability).
+        return None
+
+    @classmethod
+    def set_device(cls, device: torch.device) -> None:
+        torch.xpu.set_device(device)
+
+    @classmethod
+    def manual_seed_all(cls, seed: int) -> None:
+        torch.xpu.manual_seed_all(seed)
+
+    @classmethod
+    def inference_mode(cls):
+        # torch.inference_mode tensors cannot be updated in place later (KV cache
+        # reuse, weight reloads); vLLM's own XPU and CPU platforms use no_grad too.
+        return torch.no_grad()
+
+    @classmethod
+    def is_pin_memory_available(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_current_memory_usage(cls, device: torch.types.Device | None = None) -> float:
+        torch.xpu.empty_cache()
+        torch.xpu.reset_peak_memory_stats(device)
+        return torch.xpu.max_memory_allocated(device)
+
+    @classmethod
+    def check_if_supports_dtype(cls, dtype: torch.dtype) -> None:
+        device_rules.check_dtype(dtype, cls.get_device_name())
+
+    @classmethod
+    def import_kernels(cls) -> None:
+        # vllm._C of a CPU or CUDA wheel does not load on XPU; vllm-xpu-kernels is an
+        # optional fast path, never a requirement.
+        try:
+            import vllm_xpu_kernels._C  # noqa: F401
+        except ImportError:
+            logger.debug("vllm-xpu-kernels not installed; using the plugin's own kernels")
+
+    # ----- components ----------------------------------------------------------------------
+    @classmethod
+    def get_attn_backend_cls(
+        cls,
+        selected_backend: AttentionBackendEnum | None,
+        attn_selector_config: AttentionSelectorConfig,
+        num_heads: int | None = None,
+    ) -> str:
+        if attn_selector_config.use_mla or attn_selector_config.use_sparse:
+            raise ValueError(
+                "vllm_ipex_plugin: MLA / sparse attention models are not supported yet; "
+                "use a model with standard (GQA/MHA) attention."
+            )
+        name = getattr(selected_backend, "name", None)
+        if name is None or name == BACKEND_NAME:
+            return BACKEND_PATH
+        if name == "TRITON_ATTN" and not cls.is_host_mode():
+            return _TRITON_ATTN_PATH
+        allowed = BACKEND_NAME if cls.is_host_mode() else f"{BACKEND_NAME} or TRITON_ATTN"
+        raise ValueError(
+            f"vllm_ipex_plugin: attention backend {name} is not available on "
+            f"{cls.device_name}; use {allowed} (or leave --attention-backend unset)."
+        )
+
+    @classmethod
+    def get_device_communicator_cls(cls) -> str:
+        return cls.communicator_cls
+
+    @classmethod
+    def get_punica_wrapper(cls) -> str:
+        return cls.punica_wrapper_cls
+
+    @classmethod
+    def opaque_attention_op(cls) -> bool:
+        return True
+
+    @classmethod
+    def support_static_graph_mode(cls) -> bool:
+        # XPU graphs have not been validated on Intel hardware by this project yet.
+        return False
+
+    @classmethod
+    def check_runner_kv_caches_multi_layer(cls) -> None:
+        return None
+
+    # ----- configuration -------------------------------------------------------------------
+    @classmethod
+    def pre_register_and_update(cls, parser: FlexibleArgumentParser | None = None) -> None:
+        if parser is not None:
+            from vllm_ipex_plugin.platform.cli import add_ipex_llm_arguments
+
+            add_ipex_llm_arguments(parser)
+
+    @classmethod
+    def check_and_update_config(cls, vllm_config: VllmConfig) -> None:
+        model_config = vllm_config.model_config
+        if model_config is not None:
+            # 'auto' already fell back to fp16 on cards without bf16 (supported_dtypes);
+            # a bf16 still here was forced by the user.
+            cls.check_if_supports_dtype(model_config.dtype)
+
+        parallel_config = vllm_config.parallel_config
+        if parallel_config.worker_cls == "auto":
+            parallel_config.worker_cls = cls.worker_cls
+        # A forked child cannot re-initialise the Level Zero (or OpenMP) runtime.
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+
+        if vllm_config.compilation_config.compile_sizes is None:
+            vllm_config.compilation_config.compile_sizes = []
+        if getattr(vllm_config, "shutdown_timeout", None) == 0:
+            # Give oneCCL and Level Zero time to release device memory.
+            vllm_config.shutdown_timeout = 5
+
+        from vllm_ipex_plugin.quantization.selection import apply_low_bit_choice
+
+        apply_low_bit_choice(vllm_config)
+
+
+class XpuHostPlatform(XpuPlatform):
+    """The plugin's platform on the CPU: host mode (development and CI)."""
+
+    device_name: str = "cpu"
+    device_type: str = "cpu"
+    dispatch_key: str = "CPU"
+    ray_device_key: str = ""
+    dist_backend: str = "gloo"
+    device_control_env_var: str = "IPEX_PLUGIN_HOST_DEVICES"
+
+    worker_cls = "vllm_ipex_plugin.worker.host_worker.HostWorker"
+    punica_wrapper_cls = "vllm.lora.punica_wrapper.punica_cpu.PunicaWrapperCPU"
+
+    @classmethod
+    def is_host_mode(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_device_name(cls, device_id: int = 0) -> str:
+        return "host CPU (vllm_ipex_plugin host mode)"
+
+    @classmethod
+    def get_device_total_memory(cls, device_id: int = 0) -> int:
+        import psutil
+
+        return psutil.virtual_memory().total
+
+    @classmethod
+    def device_count(cls) -> int:
+        return 1
+
+    @classmethod
+    def set_device(cls, device: torch.device) -> None:
+        return None
+
+    @classmethod
+    def manual_seed_all(cls, seed: int) -> None:
+        return None
+
+    @classmethod
+    def is_pin_memory_available(cls) -> bool:
+        return False
+
+    @classmethod
+    def get_current_memory_usage(cls, device: torch.types.Device | None = None) -> float:
+        import psutil
+
+        return float(psutil.Process().memory_info().rss)
+
+    @classmethod
+    def register_triton_kernel_overrides(cls) -> None:
+        # Without a Triton CPU backend, vLLM's core Triton helpers (slot mapping,
+        # rejection sampling) need the C++ fallbacks vLLM's CPU platform registers.
+        from vllm.platforms.cpu import CpuPlatform
+
+        CpuPlatform.register_triton_kernel_overrides()
+
+    @classmethod
+    def import_kernels(cls) -> None:
+        # The CPU build's vllm._C carries the ops vLLM's CPU worker needs.
+        Platform.import_kernels()
+
+    @classmethod
+    def check_and_update_config(cls, vllm_config: VllmConfig) -> None:
+        super().check_and_update_config(vllm_config)
+        from vllm.config import CompilationMode
+
+        cache_config = vllm_config.cache_config
+        if cache_config.kv_cache_memory_bytes is None:
+            # No device memory to budget: a fixed, documented KV cache size.
+            cache_config.kv_cache_memory_bytes = envs.host_kv_cache_bytes()
+        # Host mode exists for correctness, not speed: eager, no graphs, no async
+        # scheduling (the CPU has no streams to overlap).
+        compilation_config = vllm_config.compilation_config
+        compilation_config.mode = CompilationMode.NONE
+        compilation_config.cudagraph_capture_sizes = []
+        vllm_config.scheduler_config.async_scheduling = False
+        parallel_config = vllm_config.parallel_config
+        if (
+            os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "1"
+            and parallel_config.distributed_executor_backend == "uni"
+        ):
+            # vLLM's CPU worker binds OpenMP threads per process; like vLLM's CPU
+            # platform, run it in a worker process of its own.
+            parallel_config.distributed_executor_backend = "mp"
+        os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
