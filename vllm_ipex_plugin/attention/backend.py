@@ -29,6 +29,9 @@ from vllm.v1.kv_cache_interface import AttentionSpec
 from vllm_ipex_plugin.attention import BACKEND_NAME
 from vllm_ipex_plugin.attention.providers import AttentionProvider, select_provider
 from vllm_ipex_plugin.kernels.attention_reference import PagedBatch
+from vllm_ipex_plugin.log import get_logger
+
+logger = get_logger(__name__)
 
 MIN_BLOCK_SIZE = 8
 MAX_BLOCK_SIZE = 128
@@ -156,6 +159,11 @@ class IpexAttentionImpl(AttentionImpl[IpexAttentionMetadata]):
         self.logits_soft_cap = logits_soft_cap or None
         self.kv_sharing_target_layer_name = kv_sharing_target_layer_name
         self.provider: AttentionProvider = select_provider()
+        logger.info_once(
+            "vllm_ipex_plugin: attention backend %s with the %s kernel provider",
+            BACKEND_NAME,
+            self.provider.name,
+        )
 
     def _split_cache(self, kv_cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # [B, H, N, 2D] -> two [B, N, H, D] views.

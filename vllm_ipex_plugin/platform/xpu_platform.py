@@ -16,11 +16,11 @@ import os
 from typing import TYPE_CHECKING
 
 import torch
-from vllm.logger import init_logger
 from vllm.platforms.interface import Platform, PlatformEnum
 
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, register_attention_backend
+from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.platform import device_rules
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from vllm.v1.attention.backends.registry import AttentionBackendEnum
     from vllm.v1.attention.selector import AttentionSelectorConfig
 
-logger = init_logger(__name__)
+logger = get_logger(__name__)
 
 # Overrides live in per-process dicts: register wherever the platform module loads.
 register_attention_backend()
@@ -209,6 +209,12 @@ class XpuHostPlatform(XpuPlatform):
     @classmethod
     def is_host_mode(cls) -> bool:
         return True
+
+    @property
+    def supported_dtypes(self) -> list[torch.dtype]:
+        # float32 first: a float32 checkpoint stays float32 under --dtype auto (host mode
+        # is for correctness; CPUs without bf16 units gain nothing from bf16 either).
+        return [torch.float32, torch.bfloat16, torch.float16]
 
     @classmethod
     def get_device_name(cls, device_id: int = 0) -> str:

@@ -11,17 +11,17 @@ import gc
 import os
 
 import torch
-from vllm.logger import init_logger
 from vllm.platforms import current_platform
 from vllm.utils.mem_utils import MemorySnapshot
 from vllm.utils.torch_utils import set_random_seed
 from vllm.v1.worker.gpu_worker import Worker, init_worker_distributed_environment
 from vllm.v1.worker.utils import request_memory
 
+from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.worker.memory_pools import NoSleepModePools
 from vllm_ipex_plugin.worker.model_runner import XpuModelRunner, make_v2_runner
 
-logger = init_logger(__name__)
+logger = get_logger(__name__)
 
 
 class XpuWorker(NoSleepModePools, Worker):

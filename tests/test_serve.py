@@ -1,0 +1,83 @@
+"""``vllm serve`` with the plugin in host mode, driven through the ``openai`` client."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from vllm_ipex_plugin.testing import VllmServer, free_port
+
+API_KEY = "test-secret-key"
+
+
+@pytest.fixture(scope="module")
+def server(demo_model_path, tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    args = [
+        "--api-key", API_KEY, "--dtype", "float32", "--max-model-len", "1024",
+        "--enforce-eager", "--served-model-name", "smollm2", "--device", "xpu",
+    ]
+    with VllmServer(demo_model_path, args, free_port(), str(log)) as srv:
+        yield srv
+    assert "IPEX_XPU_ATTN" in open(log).read(), "server did not use the plugin's attention"
+
+
+def _client(srv, key=API_KEY):
+    return openai.OpenAI(base_url=srv.base_url + "/v1", api_key=key, max_retries=0)
+
+
+@pytest.mark.e2e
+def test_completion(server):
+    resp = _client(server).completions.create(
+        model="smollm2", prompt="The capital of France is", max_tokens=8, temperature=0
+    )
+    assert "Paris" in resp.choices[0].text
+    assert resp.usage.completion_tokens == 8
+
+
+@pytest.mark.e2e
+def test_chat_completion(server):
+    resp = _client(server).chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=16,
+        temperature=0,
+    )
+    assert "Paris" in resp.choices[0].message.content
+
+
+@pytest.mark.e2e
+def test_chat_streaming_equals_non_streaming(server):
+    kwargs = dict(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Name three colors."}],
+        max_tokens=16,
+        temperature=0,
+    )
+    client = _client(server)
+    full = client.chat.completions.create(**kwargs).choices[0].message.content
+    pieces = [
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(stream=True, **kwargs)
+        if chunk.choices
+    ]
+    assert len(pieces) > 2
+    assert "".join(pieces) == full
+
+
+@pytest.mark.e2e
+def test_api_key_is_enforced(server):
+    with pytest.raises(openai.AuthenticationError) as err:
+        _client(server, key="wrong-key").completions.create(
+            model="smollm2", prompt="hi", max_tokens=1
+        )
+    assert err.value.status_code == 401
+
+
+@pytest.mark.e2e
+def test_bad_request_does_not_stop_the_server(server):
+    client = _client(server)
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="smollm2", prompt="hi", max_tokens=100000)
+    resp = client.completions.create(model="smollm2", prompt="Hello", max_tokens=2)
+    assert resp.usage.completion_tokens == 2
