@@ -1,1 +1,133 @@
-"""placeholder"""
+"""``ipex_low_bit``: IPEX-LLM's low-bit weight formats as a vLLM quantization method.
+
+Choosing the format (first match wins):
+
+1. a pre-quantized checkpoint's ``quantization_config.low_bit`` (fixed by its tensors);
+2. ``additional_config={"low_bit": ...}`` (``LLM(...)`` or ``--additional-config``);
+3. ``--load-in-low-bit`` / ``IPEX_PLUGIN_LOW_BIT``;
+4. ``--hf-overrides '{"quantization_config": {"quant_method": "ipex_low_bit", "low_bit": ...}}'``;
+5. ``fp8`` (= fp8_e5m2), IPEX-LLM's documented default.
+
+``additional_config={"low_bit_lm_head": true}`` also quantizes an untied lm_head
+(left in 16 bits by default: it costs a lot of accuracy on small models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from vllm.model_executor.layers.linear import LinearBase
+from vllm.model_executor.layers.quantization import register_quantization_config
+from vllm.model_executor.layers.quantization.base_config import QuantizationConfig
+
+from vllm_ipex_plugin import envs
+from vllm_ipex_plugin.log import get_logger
+from vllm_ipex_plugin.quantization.formats import DEFAULT_FORMAT, canonical_name
+
+logger = get_logger(__name__)
+
+QUANT_METHOD = "ipex_low_bit"
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+def _additional_config() -> dict:
+    from vllm.config import get_current_vllm_config_or_none
+
+    cfg = get_current_vllm_config_or_none()
+    extra = getattr(cfg, "additional_config", None) if cfg is not None else None
+    return extra if isinstance(extra, dict) else {}
+
+
+@register_quantization_config(QUANT_METHOD)
+class IpexLowBitConfig(QuantizationConfig):
+    def __init__(
+        self,
+        low_bit: str | None = None,
+        prequantized: bool = False,
+        modules_to_not_convert: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.checkpoint_low_bit = canonical_name(low_bit) if low_bit else None
+        self.prequantized = prequantized
+        self.modules_to_not_convert = list(modules_to_not_convert or [])
+        self._low_bit: str | None = None
+        self._quantize_lm_head = False
+
+    # ----- vLLM interface ------------------------------------------------------------------
+    def get_name(self) -> str:
+        return QUANT_METHOD
+
+    def get_supported_act_dtypes(self) -> list[torch.dtype]:
+        return [torch.float16, torch.bfloat16, torch.float32]
+
+    @classmethod
+    def get_min_capability(cls) -> int:
+        return 0
+
+    @staticmethod
+    def get_config_filenames() -> list[str]:
+        return []
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> IpexLowBitConfig:
+        prequantized = bool(config.get("prequantized", False))
+        low_bit = config.get("low_bit")
+        if prequantized and not low_bit:
+            raise ValueError("ipex_low_bit checkpoint: quantization_config has no 'low_bit'.")
+        version = config.get("format_version", CHECKPOINT_FORMAT_VERSION)
+        if prequantized and version != CHECKPOINT_FORMAT_VERSION:
+            raise ValueError(
+                f"ipex_low_bit checkpoint format_version {version} is not supported by this "
+                f"plugin (it reads version {CHECKPOINT_FORMAT_VERSION}); re-quantize the model."
+            )
+        return cls(low_bit, prequantized, config.get("modules_to_not_convert"))
+
+    def get_quant_method(self, layer: torch.nn.Module, prefix: str):
+        from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
+
+        from vllm_ipex_plugin.quantization.method import IpexLowBitLinearMethod
+
+        if isinstance(layer, ParallelLMHead):
+            if self.resolve()[1] and not self.prequantized:
+                return IpexLowBitLinearMethod(self, prefix)
+            return None
+        if isinstance(layer, LinearBase):
+            if any(skip and skip in prefix for skip in self.modules_to_not_convert):
+                from vllm.model_executor.layers.linear import UnquantizedLinearMethod
+
+                return UnquantizedLinearMethod()
+            return IpexLowBitLinearMethod(self, prefix)
+        return None
+
+    # ----- format choice -------------------------------------------------------------------
+    def resolve(self, additional_config: dict | None = None) -> tuple[str, bool]:
+        """(format, quantize lm_head), decided once per process and logged once."""
+        if self._low_bit is not None:
+            return self._low_bit, self._quantize_lm_head
+        extra = _additional_config() if additional_config is None else additional_config
+        requested = extra.get("low_bit") or envs.low_bit()
+        if self.prequantized:
+            assert self.checkpoint_low_bit is not None
+            if requested and canonical_name(requested) != self.checkpoint_low_bit:
+                raise ValueError(
+                    f"This checkpoint is pre-quantized as {self.checkpoint_low_bit}; it cannot be "
+                    f"served as {requested}. Drop --load-in-low-bit / low_bit, or quantize the "
+                    "original model again."
+                )
+            fmt = self.checkpoint_low_bit
+        else:
+            fmt = canonical_name(requested or self.checkpoint_low_bit or DEFAULT_FORMAT)
+        self._quantize_lm_head = bool(extra.get("low_bit_lm_head", False))
+        self._low_bit = fmt
+        logger.info_once(
+            "vllm_ipex_plugin: ipex_low_bit weights in %s (%s%s)",
+            fmt,
+            "pre-quantized checkpoint" if self.prequantized else "quantized on load",
+            ", lm_head too" if self._quantize_lm_head else "",
+        )
+        return fmt, self._quantize_lm_head
+
+    @property
+    def low_bit(self) -> str:
+        return self.resolve()[0]

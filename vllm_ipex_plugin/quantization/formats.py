@@ -1,2 +1,10 @@
-"""Placeholder; replaced below."""
-FORMAT_NAMES = {"sym_int4", "asym_int4", "fp6", "fp8", "fp8_e5m2", "fp8_e4m3", "fp16", "bf16", "sym_int8", "nf4", "woq_int4"}
+"""Format names for the CLI and the quantization config (defined in the kernels layer)."""
+
+from vllm_ipex_plugin.kernels.lowbit_formats import (  # noqa: F401
+    ALIASES,
+    DEFAULT_FORMAT,
+    FORMAT_NAMES,
+    FORMATS,
+    canonical_name,
+    get_format,
+)
