@@ -17,7 +17,7 @@ from vllm_ipex_plugin.demo_model import build_demo_model, cache_root
 TINY_SEED = 1234
 
 
-def _tiny_config(arch: str):
+def _tiny_config(arch: str, **overrides):
     from transformers import LlamaConfig, Qwen2Config
 
     common = dict(
@@ -32,6 +32,7 @@ def _tiny_config(arch: str):
         eos_token_id=2,
         initializer_range=0.08,
     )
+    common.update(overrides)
     if arch == "llama":
         return LlamaConfig(**common, tie_word_embeddings=False)
     if arch == "qwen2":
@@ -39,7 +40,7 @@ def _tiny_config(arch: str):
     raise ValueError(f"unknown tiny architecture {arch!r}")
 
 
-def build_tiny_model(arch: str, dest: Path | None = None) -> Path:
+def build_tiny_model(arch: str, dest: Path | None = None, **overrides) -> Path:
     """A 2-layer random ``llama`` or ``qwen2`` model in float32, cached by name."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -47,7 +48,7 @@ def build_tiny_model(arch: str, dest: Path | None = None) -> Path:
     if (dest / "config.json").exists():
         return dest
     torch.manual_seed(TINY_SEED)
-    config = _tiny_config(arch)
+    config = _tiny_config(arch, **overrides)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     with torch.no_grad():
         for name, param in model.named_parameters():
