@@ -1,0 +1,316 @@
+"""Triton weight-only matmul for every ``ipex_low_bit`` format: ``y = x @ dequant(W)^T``.
+
+One source for Intel's XPU Triton backend and for CUDA: plain loads, integer unpacking
+and bit casts, ``tl.dot``; no inline assembly or vendor intrinsics. Layout: see
+``lowbit_reference`` (row-major payload, ``[N, K/64]`` scales). Decoding tricks:
+
+- fp8_e5m2 is the top byte of an fp16: ``bits << 8``.
+- fp8_e4m3 is an fp16 whose exponent field holds the 4-bit exponent: place
+  ``sign << 15 | (exp_mant << 7)`` and multiply by 2^8 (covers subnormals too).
+- fp6 (e3m2, bias 3) likewise: ``sign << 15 | exp << 10 | mant << 8`` times 2^12.
+
+Two kernels: a GEMV (M small; elementwise products reduced once per tile, many rows
+per program) and a ``tl.dot`` GEMM; both split K across programs when the output has
+too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). Large M goes through
+dequantize + dense matmul (``lowbit_matmul`` decides).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from vllm_ipex_plugin.kernels.lowbit_formats import BLOCK, canonical_name
+from vllm_ipex_plugin.kernels.lowbit_reference import NF4_CODE
+
+FMT_IDS = {"sym_int4": 0, "asym_int4": 1, "nf4": 2, "fp6": 3, "sym_int8": 4, "fp8_e4m3": 5, "fp8_e5m2": 6}
+PACKED = {"sym_int4", "asym_int4", "nf4", "fp6"}  # two codes per byte (fp6: low nibbles)
+
+
+@triton.jit
+def _decode_nibbles(q, s, m, code_ptr, FMT: tl.constexpr):
+    """4-bit codes (int32) -> fp32 weights; ``s``/``m`` broadcast per block."""
+    if FMT == 0:
+        w = (q.to(tl.float32) - 8.0) * s
+    elif FMT == 1:
+        w = q.to(tl.float32) * s + m
+    else:
+        w = tl.load(code_ptr + q) * s
+    return w
+
+
+@triton.jit
+def _decode_fp6(code, s):
+    bits = ((code & 0x20) << 10) | ((code & 0x1C) << 8) | ((code & 0x3) << 8)
+    return bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32) * (4096.0 * s)
+
+
+@triton.jit
+def _decode_bytes(b, s, FMT: tl.constexpr):
+    """8-bit codes (int32 from uint8 / int8 loads) -> fp32 weights."""
+    if FMT == 4:
+        w = b.to(tl.float32) * s
+    elif FMT == 5:
+        bits = ((b & 0x80) << 8) | ((b & 0x7F) << 7)
+        w = bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32) * (256.0 * s)
+    else:
+        w = (b << 8).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+    return w
+
+
+@triton.jit
+def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                      stride_qn, stride_q2n, stride_sn, FMT: tl.constexpr, BK: tl.constexpr):
+    """Dequantized ``[BN, BK/2]`` (even columns, odd columns) or ``[BN, BK]`` (8-bit) tile."""
+    if FMT <= 3:
+        j = tl.arange(0, BK // 2)
+        qb = tl.load(q_ptr + offs_n[:, None] * stride_qn + (k0 // 2 + j)[None, :],
+                     mask=n_mask[:, None], other=0).to(tl.int32)
+        lo = qb & 0xF
+        hi = (qb >> 4) & 0xF
+        grp = (k0 + 2 * j) // 64
+        s = tl.load(s_ptr + offs_n[:, None] * stride_sn + grp[None, :], mask=n_mask[:, None], other=0.0)
+        s = s.to(tl.float32)
+        if FMT == 3:
+            qh = tl.load(q2_ptr + offs_n[:, None] * stride_q2n + (k0 // 4 + j // 2)[None, :],
+                         mask=n_mask[:, None], other=0).to(tl.int32)
+            shift = (4 * (j % 2))[None, :]
+            w_even = _decode_fp6(lo | (((qh >> shift) & 0x3) << 4), s)
+            w_odd = _decode_fp6(hi | (((qh >> (shift + 2)) & 0x3) << 4), s)
+        else:
+            if FMT == 1:
+                m = tl.load(m_ptr + offs_n[:, None] * stride_sn + grp[None, :],
+                            mask=n_mask[:, None], other=0.0).to(tl.float32)
+            else:
+                m = s
+            w_even = _decode_nibbles(lo, s, m, code_ptr, FMT)
+            w_odd = _decode_nibbles(hi, s, m, code_ptr, FMT)
+        return w_even, w_odd
+    else:
+        kk = k0 + tl.arange(0, BK)
+        b = tl.load(q_ptr + offs_n[:, None] * stride_qn + kk[None, :], mask=n_mask[:, None], other=0)
+        b = b.to(tl.int32)
+        if FMT == 6:
+            s = 1.0
+        else:
+            s = tl.load(s_ptr + offs_n[:, None] * stride_sn + (kk // 64)[None, :],
+                        mask=n_mask[:, None], other=0.0).to(tl.float32)
+        w = _decode_bytes(b, s, FMT)
+        return w, w
+
+
+@triton.jit
+def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+                        M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
+                        FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
+                        BK: tl.constexpr, SPLIT_K: tl.constexpr):
+    pid_n = tl.program_id(0)
+    row = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    n_mask = offs_n < N
+    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
+    k_start = pid_k * k_span
+    k_end = tl.minimum(K, k_start + k_span)
+    x_row = x_ptr + row * stride_xm
+    if FMT <= 3:
+        acc = tl.zeros((BN, BK // 2), dtype=tl.float32)
+    else:
+        acc = tl.zeros((BN, BK), dtype=tl.float32)
+    for k0 in range(k_start, k_end, BK):
+        w_a, w_b = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                                     stride_qn, stride_q2n, stride_sn, FMT, BK)
+        if FMT <= 3:
+            j = tl.arange(0, BK // 2)
+            x_even = tl.load(x_row + k0 + 2 * j).to(tl.float32)
+            x_odd = tl.load(x_row + k0 + 2 * j + 1).to(tl.float32)
+            acc += w_a * x_even[None, :] + w_b * x_odd[None, :]
+        else:
+            x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
+            acc += w_a * x[None, :]
+    out = tl.sum(acc, axis=1)
+    if HAS_BIAS:
+        if pid_k == 0:
+            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
+    y = y_ptr + row * stride_ym + offs_n
+    if SPLIT_K == 1:
+        tl.store(y, out.to(y_ptr.dtype.element_ty), mask=n_mask)
+    else:
+        tl.atomic_add(y, out, mask=n_mask)
+
+
+@triton.jit
+def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+                        M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
+                        FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BM: tl.constexpr,
+                        BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr,
+                        GROUP_M: tl.constexpr):
+    pid = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    num_m = tl.cdiv(M, BM)
+    num_n = tl.cdiv(N, BN)
+    group = GROUP_M * num_n
+    first_m = (pid // group) * GROUP_M
+    size_m = tl.minimum(num_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % group) % size_m
+    pid_n = (pid % group) // size_m
+    offs_m = pid_m * BM + tl.arange(0, BM)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    m_mask = offs_m < M
+    n_mask = offs_n < N
+    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
+    k_start = pid_k * k_span
+    k_end = tl.minimum(K, k_start + k_span)
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    x_rows = x_ptr + offs_m[:, None] * stride_xm
+    for k0 in range(k_start, k_end, BK):
+        w_a, w_b = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                                     stride_qn, stride_q2n, stride_sn, FMT, BK)
+        if FMT <= 3:
+            j = tl.arange(0, BK // 2)
+            x_even = tl.load(x_rows + (k0 + 2 * j)[None, :], mask=m_mask[:, None], other=0.0)
+            x_odd = tl.load(x_rows + (k0 + 2 * j + 1)[None, :], mask=m_mask[:, None], other=0.0)
+            acc = tl.dot(x_even, tl.trans(w_a.to(x_even.dtype)), acc)
+            acc = tl.dot(x_odd, tl.trans(w_b.to(x_odd.dtype)), acc)
+        else:
+            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+            acc = tl.dot(x, tl.trans(w_a.to(x.dtype)), acc)
+    if HAS_BIAS:
+        if pid_k == 0:
+            acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)[None, :]
+    y = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :]
+    mask = m_mask[:, None] & n_mask[None, :]
+    if SPLIT_K == 1:
+        tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=mask)
+    else:
+        tl.atomic_add(y, acc, mask=mask)
+
+
+_code_cache: dict[torch.device, torch.Tensor] = {}
+
+
+def _nf4_table(device: torch.device) -> torch.Tensor:
+    if device not in _code_cache:
+        _code_cache[device] = NF4_CODE.to(device)
+    return _code_cache[device]
+
+
+def _operands(tensors: dict[str, torch.Tensor], fmt: str):
+    q = tensors["qlow"] if fmt == "fp6" else tensors["qweight"]
+    q2 = tensors.get("qhigh", q)
+    s = tensors.get("scales", q)
+    m = tensors.get("mins", s)
+    return q, q2, s, m
+
+
+def _pick_block_k(k: int, want: int) -> int:
+    bk = want
+    while k % bk:
+        bk //= 2
+    return max(bk, BLOCK)
+
+
+def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
+                num_stages=None):
+    fmt = canonical_name(fmt)
+    m, k = x.shape
+    q, q2, s, mins = _operands(tensors, fmt)
+    n = q.shape[0]
+    cfg = default_gemv_config(n, k, x.device)
+    BN = BN or cfg["BN"]
+    BK = _pick_block_k(k, BK or cfg["BK"])
+    SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
+    out_dtype = x.dtype
+    y = torch.zeros((m, n), device=x.device, dtype=torch.float32) if SPLIT_K > 1 else \
+        torch.empty((m, n), device=x.device, dtype=out_dtype)
+    grid = (triton.cdiv(n, BN), m, SPLIT_K)
+    _lowbit_gemv_kernel[grid](
+        x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
+        m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
+        FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
+        num_warps=num_warps or cfg["num_warps"], num_stages=num_stages or cfg["num_stages"],
+    )
+    return y.to(out_dtype) if SPLIT_K > 1 else y
+
+
+def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_K=None,
+                num_warps=None, num_stages=None, GROUP_M=8):
+    fmt = canonical_name(fmt)
+    m, k = x.shape
+    q, q2, s, mins = _operands(tensors, fmt)
+    n = q.shape[0]
+    cfg = default_gemm_config(m, n, k, x.device)
+    BM, BN = BM or cfg["BM"], BN or cfg["BN"]
+    BK = _pick_block_k(k, BK or cfg["BK"])
+    SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
+    out_dtype = x.dtype
+    y = torch.zeros((m, n), device=x.device, dtype=torch.float32) if SPLIT_K > 1 else \
+        torch.empty((m, n), device=x.device, dtype=out_dtype)
+    grid = (triton.cdiv(m, BM) * triton.cdiv(n, BN), SPLIT_K)
+    _lowbit_gemm_kernel[grid](
+        x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
+        m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
+        FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BM=BM, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
+        GROUP_M=GROUP_M, num_warps=num_warps or cfg["num_warps"],
+        num_stages=num_stages or cfg["num_stages"],
+    )
+    return y.to(out_dtype) if SPLIT_K > 1 else y
+
+
+def _num_sms(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    if device.type == "xpu":
+        return getattr(torch.xpu.get_device_properties(device), "gpu_subslice_count", 64)
+    return 64
+
+
+def default_gemv_config(n: int, k: int, device: torch.device) -> dict:
+    """Rows per program small enough that every SM gets several programs; split K otherwise."""
+    sms = _num_sms(device)
+    bn = 16
+    tiles = triton.cdiv(n, bn)
+    split = 1
+    while tiles * split < 2 * sms and k // (split * 2) >= 1024:
+        split *= 2
+    return {"BN": bn, "BK": 256, "SPLIT_K": split, "num_warps": 4, "num_stages": 2}
+
+
+def default_gemm_config(m: int, n: int, k: int, device: torch.device) -> dict:
+    sms = _num_sms(device)
+    bm = 16 if m <= 16 else 32 if m <= 32 else 64
+    bn = 64 if m <= 64 else 128
+    tiles = triton.cdiv(m, bm) * triton.cdiv(n, bn)
+    split = 1
+    while tiles * split < sms and k // (split * 2) >= 1024:
+        split *= 2
+    return {"BM": bm, "BN": bn, "BK": 128, "SPLIT_K": split, "num_warps": 4, "num_stages": 3}
+
+
+GEMV_MAX_M = 1
+DENSE_MIN_M = 512
+
+
+def lowbit_matmul(x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, bias=None) -> torch.Tensor:
+    """Dispatch by batch size: GEMV (M=1), Triton GEMM, or dequantize + dense matmul (large M)."""
+    shape = x.shape
+    x2 = x.reshape(-1, shape[-1])
+    if not x2.is_contiguous():
+        x2 = x2.contiguous()
+    m = x2.shape[0]
+    if m <= GEMV_MAX_M:
+        y = lowbit_gemv(x2, tensors, fmt, bias)
+    elif m >= DENSE_MIN_M:
+        w = lowbit_dequantize(tensors, fmt, x2.dtype)
+        y = torch.nn.functional.linear(x2, w, bias)
+    else:
+        y = lowbit_gemm(x2, tensors, fmt, bias)
+    return y.reshape(*shape[:-1], y.shape[-1])
+
+
+def lowbit_dequantize(tensors: dict[str, torch.Tensor], fmt: str, dtype: torch.dtype) -> torch.Tensor:
+    """Dequantize a whole weight on the device (identity matmul through the GEMV decode path)."""
+    from vllm_ipex_plugin.kernels.lowbit_reference import dequantize
+
+    return dequantize(tensors, fmt).to(dtype)
