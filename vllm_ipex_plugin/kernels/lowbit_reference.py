@@ -32,6 +32,17 @@ E5M2_MAX = 57344.0
 FP6_MAX = 28.0
 
 
+_tables: dict[tuple[str, torch.device], torch.Tensor] = {}
+
+
+def _table(name: str, device: torch.device) -> torch.Tensor:
+    """Lookup tables cached per device (no host-to-device copy per call, graph-capturable)."""
+    key = (name, device)
+    if key not in _tables:
+        _tables[key] = (NF4_CODE if name == "nf4" else fp6_grid()).to(device)
+    return _tables[key]
+
+
 def fp6_grid() -> torch.Tensor:
     """The 32 non-negative e3m2 values (codes 0..31), bias 3, subnormals at exponent 0."""
     vals = []
@@ -102,7 +113,7 @@ def quantize(w: torch.Tensor, fmt: str) -> dict[str, torch.Tensor]:
         }
     if fmt == "nf4":
         absmax = x.abs().amax(dim=-1, keepdim=True)
-        q = _nearest_code(x * _safe_inverse(absmax), NF4_CODE)
+        q = _nearest_code(x * _safe_inverse(absmax), _table("nf4", x.device))
         return {"qweight": pack_nibbles(q.reshape(n, k)), "scales": absmax[..., 0].to(torch.float16)}
     if fmt == "sym_int8":
         d = x.abs().amax(dim=-1, keepdim=True) / 127.0
@@ -117,7 +128,7 @@ def quantize(w: torch.Tensor, fmt: str) -> dict[str, torch.Tensor]:
     if fmt == "fp6":
         d = x.abs().amax(dim=-1, keepdim=True) / FP6_MAX
         v = x * _safe_inverse(d)
-        mag = _nearest_code(v.abs().clamp(max=FP6_MAX), fp6_grid())
+        mag = _nearest_code(v.abs().clamp(max=FP6_MAX), _table("fp6", x.device))
         code = (mag | ((v < 0).to(torch.int64) << 5)).reshape(n, k)
         high = (code >> 4) & 0x3
         qhigh = high[:, 0::4] | (high[:, 1::4] << 2) | (high[:, 2::4] << 4) | (high[:, 3::4] << 6)
@@ -136,7 +147,7 @@ def _per_block(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
 
 
 def fp6_decode(codes: torch.Tensor) -> torch.Tensor:
-    mag = fp6_grid().to(codes.device)[(codes & 0x1F).long()]
+    mag = _table("fp6", codes.device)[(codes & 0x1F).long()]
     return torch.where((codes >> 5) & 1 == 1, -mag, mag)
 
 
@@ -154,7 +165,8 @@ def dequantize(t: dict[str, torch.Tensor], fmt: str) -> torch.Tensor:
         mins = t["mins"].float().repeat_interleave(BLOCK, dim=1)
         return _per_block(q, t["scales"]) + mins.reshape(n, k)
     if fmt == "nf4":
-        return _per_block(NF4_CODE.to(t["qweight"].device)[unpack_nibbles(t["qweight"]).long()], t["scales"])
+        codes = unpack_nibbles(t["qweight"]).long()
+        return _per_block(_table("nf4", codes.device)[codes], t["scales"])
     if fmt == "sym_int8":
         return _per_block(t["qweight"].float(), t["scales"])
     if fmt == "fp8_e4m3":

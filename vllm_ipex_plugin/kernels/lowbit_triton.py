@@ -187,6 +187,26 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
         tl.atomic_add(y, acc, mask=mask)
 
 
+@triton.jit
+def _lowbit_dequant_kernel(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, w_ptr, N, K,
+                           stride_qn, stride_q2n, stride_sn, stride_wn,
+                           FMT: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    """Write the dequantized ``[N, K]`` weight (for large M: dequantize + dense matmul)."""
+    offs_n = tl.program_id(0) * BN + tl.arange(0, BN)
+    k0 = tl.program_id(1) * BK
+    n_mask = offs_n < N
+    w_a, w_b = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                                 stride_qn, stride_q2n, stride_sn, FMT, BK)
+    rows = w_ptr + offs_n[:, None] * stride_wn
+    if FMT <= 3:
+        j = tl.arange(0, BK // 2)
+        tl.store(rows + (k0 + 2 * j)[None, :], w_a.to(w_ptr.dtype.element_ty), mask=n_mask[:, None])
+        tl.store(rows + (k0 + 2 * j + 1)[None, :], w_b.to(w_ptr.dtype.element_ty), mask=n_mask[:, None])
+    else:
+        kk = k0 + tl.arange(0, BK)
+        tl.store(rows + kk[None, :], w_a.to(w_ptr.dtype.element_ty), mask=n_mask[:, None])
+
+
 _code_cache: dict[torch.device, torch.Tensor] = {}
 
 
@@ -310,7 +330,15 @@ def lowbit_matmul(x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, b
 
 
 def lowbit_dequantize(tensors: dict[str, torch.Tensor], fmt: str, dtype: torch.dtype) -> torch.Tensor:
-    """Dequantize a whole weight on the device (identity matmul through the GEMV decode path)."""
-    from vllm_ipex_plugin.kernels.lowbit_reference import dequantize
-
-    return dequantize(tensors, fmt).to(dtype)
+    """Dequantize a whole weight on the device in one pass (same decode as the matmuls)."""
+    fmt = canonical_name(fmt)
+    q, q2, s, mins = _operands(tensors, fmt)
+    n = q.shape[0]
+    k = q.shape[1] * (2 if fmt in PACKED else 1)
+    w = torch.empty((n, k), device=q.device, dtype=dtype)
+    bn, bk = 32, _pick_block_k(k, 128)
+    _lowbit_dequant_kernel[(triton.cdiv(n, bn), k // bk)](
+        q, q2, s, mins, _nf4_table(q.device), w, n, k, q.stride(0), q2.stride(0), s.stride(0), w.stride(0),
+        FMT=FMT_IDS[fmt], BN=bn, BK=bk, num_warps=4,
+    )
+    return w

@@ -1,0 +1,251 @@
+"""Low-bit GEMM/GEMV benchmark: Triton kernels vs torch.matmul fp16 (cuBLAS), same card, same run.
+
+    python benchmarks/lowbit_gemm.py [--quick] [--json OUT.json]
+
+Checks every kernel against the float64 reference on fresh random inputs first (bound
+REL_BOUND, fp16 activations), then times under CUDA graphs with the weights rotated
+through enough copies that L2 (50 MB on H100) cannot hold them. Prints per format,
+shape (K x N) and M: time, achieved TB/s (weight + activation + output bytes), speedup
+over fp16 and fraction of the bandwidth floor (bytes / 3.0 TB/s measured copy rate).
+Also: a decode step (the linear layers of 32 Llama-3-8B layers) and quantize-on-device
+throughput. Needs only torch + Triton (no vLLM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vllm_ipex_plugin.kernels import lowbit_triton as lt  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_reference import dequantize, quantize  # noqa: E402
+
+COPY_BW = 3.0e12  # measured H100 device copy rate (shared/reference/perf-anchors.md)
+L2_BYTES = 50 * 2**20
+REL_BOUND = 2e-3
+FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
+SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256)]  # (K, N)
+MS = [1, 16, 64, 256, 1024]
+
+
+def graph_time(fns, reps: int = 20) -> float:
+    """Median seconds per call of ``fns`` (a rotation) replayed in one CUDA graph."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for f in fns:
+            f()
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for f in fns:
+            f()
+    for _ in range(3):
+        graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3 / len(fns))
+    return statistics.median(times)
+
+
+def weight_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def copies_for(nbytes: int) -> int:
+    return max(2, min(32, -(-3 * L2_BYTES // max(nbytes, 1))))
+
+
+def check(fmt, k, n, m, gen) -> float:
+    w = torch.randn(n, k, device="cuda", generator=gen)
+    t = quantize(w, fmt)
+    x = torch.randn(m, k, device="cuda", generator=gen).half()
+    y = lt.lowbit_matmul(x, t, fmt)
+    ref = x.double() @ dequantize(t, fmt).double().T
+    err = ((y.double() - ref).norm() / ref.norm()).item()
+    assert torch.isfinite(y).all()
+    return err
+
+
+def bench_case(fmt, k, n, m, gen, fp16_cache):
+    w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
+    t0 = quantize(w, fmt)
+    nbytes = weight_bytes(t0)
+    reps = copies_for(nbytes)
+    sets = [t0] + [{key: v.clone() for key, v in t0.items()} for _ in range(reps - 1)]
+    x = torch.randn(m, k, device="cuda", generator=gen).half()
+    variants = {}
+    if m <= 4:
+        variants["gemv"] = graph_time([lambda s=s: lt.lowbit_gemv(x, s, fmt) for s in sets])
+    if m > 1:
+        variants["gemm"] = graph_time([lambda s=s: lt.lowbit_gemm(x, s, fmt) for s in sets])
+    if m >= 64:
+        variants["dense"] = graph_time(
+            [lambda s=s: torch.matmul(x, lt.lowbit_dequantize(s, fmt, x.dtype).T) for s in sets]
+        )
+    best = min(variants, key=variants.get)
+    t_ours = variants[best]
+    key = (k, n, m)
+    if key not in fp16_cache:
+        wh = w.half()
+        r16 = copies_for(wh.numel() * 2)
+        ws = [wh] + [wh.clone() for _ in range(r16 - 1)]
+        fp16_cache[key] = graph_time([lambda ww=ww: torch.matmul(x, ww.T) for ww in ws])
+    t_fp16 = fp16_cache[key]
+    moved = nbytes + 2 * m * k + 2 * m * n
+    floor = max(moved / COPY_BW, 2 * m * n * k / 790e12)
+    return {
+        "fmt": fmt, "K": k, "N": n, "M": m, "us": t_ours * 1e6, "fp16_us": t_fp16 * 1e6, "path": best,
+        "variants_us": {key: v * 1e6 for key, v in variants.items()},
+        "TBps": moved / t_ours / 1e12, "speedup": t_fp16 / t_ours, "floor_frac": floor / t_ours,
+    }
+
+
+def sweep(gen):
+    """Config sweep for sym_int4 / fp8_e4m3 at M = 1 (GEMV) and M = 16, 64 (GEMM); best per case."""
+    out = []
+    for fmt in ("sym_int4", "fp8_e4m3"):
+        for k, n in [(4096, 4096), (4096, 14336), (14336, 4096)]:
+            w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
+            t0 = quantize(w, fmt)
+            sets = [t0] + [{a: b.clone() for a, b in t0.items()} for _ in range(copies_for(weight_bytes(t0)) - 1)]
+            x1 = torch.randn(1, k, device="cuda", generator=gen).half()
+            best = None
+            for bn in (4, 8, 16, 32):
+                for bk in (128, 256, 512):
+                    for split in (1, 2, 4):
+                        for warps in (2, 4, 8):
+                            cfg = dict(BN=bn, BK=bk, SPLIT_K=split, num_warps=warps, num_stages=2)
+                            try:
+                                t = graph_time([lambda s=s: lt.lowbit_gemv(x1, s, fmt, **cfg) for s in sets], reps=5)
+                            except Exception:
+                                continue
+                            if best is None or t < best[0]:
+                                best = (t, cfg)
+            out.append({"fmt": fmt, "K": k, "N": n, "M": 1, "us": best[0] * 1e6, "cfg": best[1]})
+            for m in (16, 64):
+                xm = torch.randn(m, k, device="cuda", generator=gen).half()
+                best = None
+                for bm in (16, 32, 64):
+                    if bm > max(16, m):
+                        continue
+                    for bn in (32, 64, 128):
+                        for bk in (64, 128, 256):
+                            for split in (1, 2, 4):
+                                for warps, stages in ((4, 3), (4, 4), (8, 3)):
+                                    cfg = dict(BM=bm, BN=bn, BK=bk, SPLIT_K=split, num_warps=warps,
+                                               num_stages=stages)
+                                    try:
+                                        t = graph_time([lambda s=s: lt.lowbit_gemm(xm, s, fmt, **cfg) for s in sets],
+                                                       reps=5)
+                                    except Exception:
+                                        continue
+                                    if best is None or t < best[0]:
+                                        best = (t, cfg)
+                out.append({"fmt": fmt, "K": k, "N": n, "M": m, "us": best[0] * 1e6, "cfg": best[1]})
+            print("sweep", out[-3:], flush=True)
+    return out
+
+
+def decode_step(fmt, m, gen):
+    """Linear layers of 32 Llama-3-8B decoder layers (qkv, o, gate_up, down) at batch m."""
+    shapes = [(4096, 6144), (4096, 4096), (4096, 28672), (14336, 4096)]
+    layers = []
+    for _ in range(32):
+        for k, n in shapes:
+            layers.append((k, n))
+    ws, qs = {}, {}
+    for k, n in shapes:
+        w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
+        ws[(k, n)] = [w.half().clone() for _ in range(4)]
+        q = quantize(w, fmt)
+        qs[(k, n)] = [{a: b.clone() for a, b in q.items()} for _ in range(4)]
+    xs = {k: torch.randn(m, k, device="cuda", generator=gen).half() for k, _ in shapes}
+    ours = [lambda k=k, n=n, i=i: lt.lowbit_matmul(xs[k], qs[(k, n)][i % 4], fmt) for i, (k, n) in enumerate(layers)]
+    base = [lambda k=k, n=n, i=i: torch.matmul(xs[k], ws[(k, n)][i % 4].T) for i, (k, n) in enumerate(layers)]
+    t_ours = graph_time(ours, reps=10) * len(ours)
+    t_base = graph_time(base, reps=10) * len(base)
+    return {"fmt": fmt, "M": m, "ms": t_ours * 1e3, "fp16_ms": t_base * 1e3, "speedup": t_base / t_ours}
+
+
+def quantize_throughput(fmt, gen):
+    """Seconds to quantize 16 GB of fp16 weights on the device (extrapolated from 2 GB)."""
+    w = (torch.randn(16384, 65536, device="cuda", generator=gen) * 0.02).half()  # 2 GiB
+    quantize(w[:64], fmt)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    quantize(w, fmt)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) * (16e9 / (w.numel() * 2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="two shapes, M in {1, 16, 256}")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--formats", default=",".join(FORMATS))
+    ap.add_argument("--sweep", action="store_true", help="only the config sweep")
+    args = ap.parse_args()
+    formats = args.formats.split(",")
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    ms = [1, 16, 256] if args.quick else MS
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    card = torch.cuda.get_device_name()
+    print(f"card: {card}; torch {torch.__version__}; triton {__import__('triton').__version__}")
+    if args.sweep:
+        result = sweep(gen)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        for r in result:
+            print(r)
+        return
+
+    errors = []
+    for fmt in formats:
+        for k, n in [(4096, 4096), (14336, 4096)]:
+            for m in (1, 3, 16, 33, 300, 600):
+                err = check(fmt, k, n, m, gen)
+                errors.append((fmt, k, n, m, err))
+                assert err < REL_BOUND, f"{fmt} K={k} N={n} M={m}: rel err {err:.2e}"
+    print(f"correctness: {len(errors)} cases, max rel err {max(e[-1] for e in errors):.2e} (bound {REL_BOUND})")
+
+    rows, fp16_cache = [], {}
+    for fmt in formats:
+        for k, n in shapes:
+            for m in ms:
+                rows.append(bench_case(fmt, k, n, m, gen, fp16_cache))
+    steps = [decode_step(fmt, m, gen) for fmt in ("sym_int4", "fp8_e4m3") for m in (1, 16, 64)]
+    quant = {fmt: quantize_throughput(fmt, gen) for fmt in ("sym_int4", "asym_int4", "fp8_e4m3", "fp6")}
+    if args.json:
+        args.json.write_text(json.dumps({"card": card, "gemm": rows, "decode": steps, "quant_16GB_s": quant,
+                                         "errors": errors}, indent=1))
+
+    print(f"\nweight-only matmul on {card}: ours vs torch.matmul fp16 (cuBLAS), CUDA graphs, L2-rotated weights")
+    print(f"{'format':10} {'K x N':>13} {'M':>5} {'path':>6} {'us':>8} {'fp16 us':>8} {'TB/s':>6} "
+          f"{'speedup':>8} {'floor':>6}")
+    for r in rows:
+        print(f"{r['fmt']:10} {r['K']:>6}x{r['N']:<6} {r['M']:>5} {r['path']:>6} {r['us']:8.1f} {r['fp16_us']:8.1f} "
+              f"{r['TBps']:6.2f} {r['speedup']:7.2f}x {r['floor_frac']:6.0%}")
+    print("\ndecode step, linear layers of 32 Llama-3-8B layers")
+    for s in steps:
+        print(f"{s['fmt']:10} batch {s['M']:>3}: {s['ms']:.3f} ms vs fp16 {s['fp16_ms']:.3f} ms = {s['speedup']:.2f}x")
+    print("\nquantize 16 GB of fp16 weights on the device: " +
+          ", ".join(f"{k} {v:.2f} s" for k, v in quant.items()))
+
+
+if __name__ == "__main__":
+    main()

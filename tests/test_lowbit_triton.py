@@ -1,0 +1,101 @@
+"""Triton low-bit kernels under TRITON_INTERPRET=1 against the torch reference.
+
+Outputs are poisoned (NaN) before every launch so an unwritten element fails. Inputs
+are fresh random draws per case. Bound: relative Frobenius error of the kernel's output
+vs ``x.double() @ dequantize(W).double().T`` below REL_BOUND (float32 activations in the
+interpreter: the only error is fp32 accumulation order; fp16 activations on a GPU are
+checked in benchmarks/lowbit_gemm.py with bound 2e-3).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+_previous = os.environ.get("TRITON_INTERPRET")
+os.environ["TRITON_INTERPRET"] = "1"  # decided when the kernels are decorated
+try:
+    from vllm_ipex_plugin.kernels import lowbit_triton as lt
+finally:
+    # Do not leak the interpreter into vLLM's processes spawned by other tests.
+    if _previous is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = _previous
+
+from vllm_ipex_plugin.kernels.lowbit_reference import dequantize, quantize  # noqa: E402
+
+REL_BOUND = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def triton_interpreter(monkeypatch):
+    """Triton also reads TRITON_INTERPRET at launch; set it only while these tests run."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
+
+
+def _poisoned_zeros_like_check(y: torch.Tensor) -> None:
+    assert not torch.isnan(y).any(), "kernel left output elements unwritten"
+
+
+def _reference(x, tensors, fmt, bias=None):
+    ref = x.double() @ dequantize(tensors, fmt).double().T
+    return ref + bias.double() if bias is not None else ref
+
+
+def _rel_err(y, ref) -> float:
+    return ((y.double() - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("m", [1, 3, 16, 33])
+@pytest.mark.parametrize("n,k", [(64, 128), (96, 192)])
+def test_gemm_matches_reference(fmt, m, n, k):
+    gen = torch.Generator().manual_seed(hash((fmt, m, n, k)) % 2**31)
+    w = torch.randn(n, k, generator=gen)
+    tensors = quantize(w, fmt)
+    x = torch.randn(m, k, generator=gen)
+    ref = _reference(x, tensors, fmt)
+    for split_k in (1, 2):
+        y = lt.lowbit_gemm(x, tensors, fmt, BM=16, BN=32, BK=64, SPLIT_K=split_k)
+        _poisoned_zeros_like_check(y)
+        assert y.shape == (m, n)
+        assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("m", [1, 3])
+def test_gemv_matches_reference(fmt, m):
+    gen = torch.Generator().manual_seed(hash((fmt, m)) % 2**31)
+    n, k = 80, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(m, k, generator=gen)
+    bias = torch.randn(n, generator=gen)
+    ref = _reference(x, tensors, fmt, bias)
+    for split_k, bk in ((1, 128), (2, 64)):
+        y = lt.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k)
+        _poisoned_zeros_like_check(y)
+        assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
+
+
+@pytest.mark.parametrize("fmt", ["sym_int4", "fp8_e4m3"])
+def test_dispatch_by_batch_size(fmt, monkeypatch):
+    gen = torch.Generator().manual_seed(7)
+    tensors = quantize(torch.randn(64, 128, generator=gen), fmt)
+    monkeypatch.setattr(lt, "DENSE_MIN_M", 8)
+    for m in (1, 4, 9):  # GEMV, Triton GEMM, dequantize + dense
+        x = torch.randn(2, m, 128, generator=gen)  # 3-D input, flattened by the dispatch
+        y = lt.lowbit_matmul(x, tensors, fmt)
+        assert y.shape == (2, m, 64)
+        assert _rel_err(y.reshape(-1, 64), _reference(x.reshape(-1, 128), tensors, fmt)) < REL_BOUND
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_dequantize_kernel_matches_reference(fmt):
+    gen = torch.Generator().manual_seed(11)
+    tensors = quantize(torch.randn(40, 192, generator=gen), fmt)
+    w = lt.lowbit_dequantize(tensors, fmt, torch.float32)
+    assert torch.equal(w, dequantize(tensors, fmt))
