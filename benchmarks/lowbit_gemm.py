@@ -125,13 +125,14 @@ def sweep(gen):
             sets = [t0] + [{a: b.clone() for a, b in t0.items()} for _ in range(copies_for(weight_bytes(t0)) - 1)]
             x1 = torch.randn(1, k, device="cuda", generator=gen).half()
             best = None
-            for bn in (4, 8, 16, 32):
-                for bk in (128, 256, 512):
-                    for split in (1, 2, 4):
-                        for warps in (2, 4, 8):
+            for bn in (8, 16, 32):
+                for bk in (256, 512):
+                    for split in (1, 2):
+                        for warps in (4, 8):
                             cfg = dict(BN=bn, BK=bk, SPLIT_K=split, num_warps=warps, num_stages=2)
                             try:
-                                t = graph_time([lambda s=s: lt.lowbit_gemv(x1, s, fmt, **cfg) for s in sets], reps=5)
+                                t = graph_time([lambda s=s, x=x1, f=fmt, c=cfg: lt.lowbit_gemv(x, s, f, **c) for s in sets],
+                                               reps=5)
                             except Exception:
                                 continue
                             if best is None or t < best[0]:
@@ -140,17 +141,17 @@ def sweep(gen):
             for m in (16, 64):
                 xm = torch.randn(m, k, device="cuda", generator=gen).half()
                 best = None
-                for bm in (16, 32, 64):
+                for bm in (16, 64):
                     if bm > max(16, m):
                         continue
-                    for bn in (32, 64, 128):
-                        for bk in (64, 128, 256):
+                    for bn in (64, 128):
+                        for bk in (128, 256):
                             for split in (1, 2, 4):
-                                for warps, stages in ((4, 3), (4, 4), (8, 3)):
+                                for warps, stages in ((4, 3), (8, 3)):
                                     cfg = dict(BM=bm, BN=bn, BK=bk, SPLIT_K=split, num_warps=warps,
                                                num_stages=stages)
                                     try:
-                                        t = graph_time([lambda s=s: lt.lowbit_gemm(xm, s, fmt, **cfg) for s in sets],
+                                        t = graph_time([lambda s=s, x=xm, f=fmt, c=cfg: lt.lowbit_gemm(x, s, f, **c) for s in sets],
                                                        reps=5)
                                     except Exception:
                                         continue
