@@ -14,6 +14,7 @@ throughput. Needs only torch + Triton (no vLLM).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -60,6 +61,10 @@ def graph_time(fns, reps: int = 20) -> float:
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3 / len(fns))
     return statistics.median(times)
+
+
+def time_sets(call, sets, reps: int = 5) -> float:
+    return graph_time([functools.partial(call, s) for s in sets], reps=reps)
 
 
 def weight_bytes(tensors) -> int:
@@ -131,8 +136,7 @@ def sweep(gen):
                         for warps in (4, 8):
                             cfg = dict(BN=bn, BK=bk, SPLIT_K=split, num_warps=warps, num_stages=2)
                             try:
-                                t = graph_time([lambda s=s, x=x1, f=fmt, c=cfg: lt.lowbit_gemv(x, s, f, **c) for s in sets],
-                                               reps=5)
+                                t = time_sets(functools.partial(lt.lowbit_gemv, x1, fmt=fmt, **cfg), sets)
                             except Exception:
                                 continue
                             if best is None or t < best[0]:
@@ -151,8 +155,7 @@ def sweep(gen):
                                     cfg = dict(BM=bm, BN=bn, BK=bk, SPLIT_K=split, num_warps=warps,
                                                num_stages=stages)
                                     try:
-                                        t = graph_time([lambda s=s, x=xm, f=fmt, c=cfg: lt.lowbit_gemm(x, s, f, **c) for s in sets],
-                                                       reps=5)
+                                        t = time_sets(functools.partial(lt.lowbit_gemm, xm, fmt=fmt, **cfg), sets)
                                     except Exception:
                                         continue
                                     if best is None or t < best[0]:
