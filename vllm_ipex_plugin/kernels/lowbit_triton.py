@@ -305,7 +305,9 @@ def default_gemm_config(m: int, n: int, k: int, device: torch.device) -> dict:
     split = 1
     while tiles * split < sms and k // (split * 2) >= 1024:
         split *= 2
-    return {"BM": bm, "BN": bn, "BK": 128, "SPLIT_K": split, "num_warps": 4, "num_stages": 3}
+    big = bm * bn >= 64 * 128
+    return {"BM": bm, "BN": bn, "BK": 64 if big else 128, "SPLIT_K": split, "num_warps": 8 if big else 4,
+            "num_stages": 3}
 
 
 GEMV_MAX_M = 1
