@@ -130,10 +130,12 @@ def sweep(gen):
             sets = [t0] + [{a: b.clone() for a, b in t0.items()} for _ in range(copies_for(weight_bytes(t0)) - 1)]
             x1 = torch.randn(1, k, device="cuda", generator=gen).half()
             best = None
-            for bn in (8, 16, 32):
-                for bk in (256, 512):
+            for bn in (4, 8, 16, 32):
+                for bk in (256, 512, 1024):
                     for split in (1, 2):
                         for warps in (4, 8):
+                            if bn * bk > 16384:
+                                continue
                             cfg = dict(BN=bn, BK=bk, SPLIT_K=split, num_warps=warps, num_stages=2)
                             try:
                                 t = time_sets(functools.partial(lt.lowbit_gemv, x1, fmt=fmt, **cfg), sets)
@@ -161,7 +163,8 @@ def sweep(gen):
                                     if best is None or t < best[0]:
                                         best = (t, cfg)
                 out.append({"fmt": fmt, "K": k, "N": n, "M": m, "us": best[0] * 1e6, "cfg": best[1]})
-            print("sweep", out[-3:], flush=True)
+            for r in out[-3:]:
+                print("sweep", json.dumps(r), flush=True)
     return out
 
 

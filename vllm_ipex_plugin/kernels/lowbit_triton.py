@@ -9,8 +9,8 @@ and bit casts, ``tl.dot``; no inline assembly or vendor intrinsics. Layout: see
   ``sign << 15 | (exp_mant << 7)`` and multiply by 2^8 (covers subnormals too).
 - fp6 (e3m2, bias 3) likewise: ``sign << 15 | exp << 10 | mant << 8`` times 2^12.
 
-Two kernels: a GEMV (M small; elementwise products reduced once per tile, many rows
-per program) and a ``tl.dot`` GEMM; both split K across programs when the output has
+Three kernels share one tile decoder: a GEMV (M small; elementwise products reduced
+once per program), a ``tl.dot`` GEMM, and a dequantize kernel for the large-M path; both split K across programs when the output has
 too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). Large M goes through
 dequantize + dense matmul (``lowbit_matmul`` decides).
 """
@@ -62,42 +62,47 @@ def _decode_bytes(b, s, FMT: tl.constexpr):
 @triton.jit
 def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
                       stride_qn, stride_q2n, stride_sn, FMT: tl.constexpr, BK: tl.constexpr):
-    """Dequantized ``[BN, BK/2]`` (even columns, odd columns) or ``[BN, BK]`` (8-bit) tile."""
+    """The dequantized ``[BN, BK]`` fp32 tile of columns ``k0 .. k0 + BK``.
+
+    Loads are shaped ``[BN, groups, bytes per group]`` so each 64-column block's scale is
+    loaded once and broadcast; packed codes are interleaved back with ``tl.join``.
+    """
+    G: tl.constexpr = BK // 64
+    g = tl.arange(0, G)
+    rows = offs_n[:, None, None]
+    rmask = n_mask[:, None, None]
+    sidx = rows * stride_sn + (k0 // 64 + g)[None, :, None]
+    BN: tl.constexpr = offs_n.shape[0]
     if FMT <= 3:
-        j = tl.arange(0, BK // 2)
-        qb = tl.load(q_ptr + offs_n[:, None] * stride_qn + (k0 // 2 + j)[None, :],
-                     mask=n_mask[:, None], other=0).to(tl.int32)
-        lo = qb & 0xF
-        hi = (qb >> 4) & 0xF
-        grp = (k0 + 2 * j) // 64
-        s = tl.load(s_ptr + offs_n[:, None] * stride_sn + grp[None, :], mask=n_mask[:, None], other=0.0)
-        s = s.to(tl.float32)
+        t = tl.arange(0, 32)
+        col = (k0 // 2 + g[:, None] * 32 + t[None, :])[None, :, :]
+        qb = tl.load(q_ptr + rows * stride_qn + col, mask=rmask, other=0).to(tl.int32)
+        q = tl.join(qb & 0xF, (qb >> 4) & 0xF)  # [BN, G, 32, 2]: column 2t + i
+        s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)[:, :, :, None]
         if FMT == 3:
-            qh = tl.load(q2_ptr + offs_n[:, None] * stride_q2n + (k0 // 4 + j // 2)[None, :],
-                         mask=n_mask[:, None], other=0).to(tl.int32)
-            shift = (4 * (j % 2))[None, :]
-            w_even = _decode_fp6(lo | (((qh >> shift) & 0x3) << 4), s)
-            w_odd = _decode_fp6(hi | (((qh >> (shift + 2)) & 0x3) << 4), s)
+            h = tl.arange(0, 16)
+            hcol = (k0 // 4 + g[:, None] * 16 + h[None, :])[None, :, :]
+            qh = tl.load(q2_ptr + rows * stride_q2n + hcol, mask=rmask, other=0).to(tl.int32)
+            # byte j holds columns 4j + i at bits 2i: interleave to [BN, G, 16, 2, 2]
+            high = tl.join(tl.join(qh & 3, (qh >> 4) & 3), tl.join((qh >> 2) & 3, (qh >> 6) & 3))
+            high = tl.reshape(high, (BN, G, 32, 2))
+            w = _decode_fp6(q | (high << 4), s)
         else:
             if FMT == 1:
-                m = tl.load(m_ptr + offs_n[:, None] * stride_sn + grp[None, :],
-                            mask=n_mask[:, None], other=0.0).to(tl.float32)
+                m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)[:, :, :, None]
             else:
                 m = s
-            w_even = _decode_nibbles(lo, s, m, code_ptr, FMT)
-            w_odd = _decode_nibbles(hi, s, m, code_ptr, FMT)
-        return w_even, w_odd
+            w = _decode_nibbles(q, s, m, code_ptr, FMT)
     else:
-        kk = k0 + tl.arange(0, BK)
-        b = tl.load(q_ptr + offs_n[:, None] * stride_qn + kk[None, :], mask=n_mask[:, None], other=0)
-        b = b.to(tl.int32)
+        t = tl.arange(0, 64)
+        col = (k0 + g[:, None] * 64 + t[None, :])[None, :, :]
+        b = tl.load(q_ptr + rows * stride_qn + col, mask=rmask, other=0).to(tl.int32)
         if FMT == 6:
             s = 1.0
         else:
-            s = tl.load(s_ptr + offs_n[:, None] * stride_sn + (kk // 64)[None, :],
-                        mask=n_mask[:, None], other=0.0).to(tl.float32)
+            s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
         w = _decode_bytes(b, s, FMT)
-        return w, w
+    return tl.reshape(w, (BN, BK))
 
 
 @triton.jit
@@ -114,21 +119,12 @@ def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     k_start = pid_k * k_span
     k_end = tl.minimum(K, k_start + k_span)
     x_row = x_ptr + row * stride_xm
-    if FMT <= 3:
-        acc = tl.zeros((BN, BK // 2), dtype=tl.float32)
-    else:
-        acc = tl.zeros((BN, BK), dtype=tl.float32)
+    acc = tl.zeros((BN, BK), dtype=tl.float32)
     for k0 in range(k_start, k_end, BK):
-        w_a, w_b = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                                     stride_qn, stride_q2n, stride_sn, FMT, BK)
-        if FMT <= 3:
-            j = tl.arange(0, BK // 2)
-            x_even = tl.load(x_row + k0 + 2 * j).to(tl.float32)
-            x_odd = tl.load(x_row + k0 + 2 * j + 1).to(tl.float32)
-            acc += w_a * x_even[None, :] + w_b * x_odd[None, :]
-        else:
-            x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
-            acc += w_a * x[None, :]
+        w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK)
+        x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
+        acc += w * x[None, :]
     out = tl.sum(acc, axis=1)
     if HAS_BIAS:
         if pid_k == 0:
@@ -165,17 +161,10 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     x_rows = x_ptr + offs_m[:, None] * stride_xm
     for k0 in range(k_start, k_end, BK):
-        w_a, w_b = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                                     stride_qn, stride_q2n, stride_sn, FMT, BK)
-        if FMT <= 3:
-            j = tl.arange(0, BK // 2)
-            x_even = tl.load(x_rows + (k0 + 2 * j)[None, :], mask=m_mask[:, None], other=0.0)
-            x_odd = tl.load(x_rows + (k0 + 2 * j + 1)[None, :], mask=m_mask[:, None], other=0.0)
-            acc = tl.dot(x_even, tl.trans(w_a.to(x_even.dtype)), acc)
-            acc = tl.dot(x_odd, tl.trans(w_b.to(x_odd.dtype)), acc)
-        else:
-            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
-            acc = tl.dot(x, tl.trans(w_a.to(x.dtype)), acc)
+        w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK)
+        x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+        acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
     if HAS_BIAS:
         if pid_k == 0:
             acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)[None, :]
@@ -195,16 +184,11 @@ def _lowbit_dequant_kernel(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, w_ptr, N, K,
     offs_n = tl.program_id(0) * BN + tl.arange(0, BN)
     k0 = tl.program_id(1) * BK
     n_mask = offs_n < N
-    w_a, w_b = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                                 stride_qn, stride_q2n, stride_sn, FMT, BK)
-    rows = w_ptr + offs_n[:, None] * stride_wn
-    if FMT <= 3:
-        j = tl.arange(0, BK // 2)
-        tl.store(rows + (k0 + 2 * j)[None, :], w_a.to(w_ptr.dtype.element_ty), mask=n_mask[:, None])
-        tl.store(rows + (k0 + 2 * j + 1)[None, :], w_b.to(w_ptr.dtype.element_ty), mask=n_mask[:, None])
-    else:
-        kk = k0 + tl.arange(0, BK)
-        tl.store(rows + kk[None, :], w_a.to(w_ptr.dtype.element_ty), mask=n_mask[:, None])
+    w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                          stride_qn, stride_q2n, stride_sn, FMT, BK)
+    cols = k0 + tl.arange(0, BK)
+    tl.store(w_ptr + offs_n[:, None] * stride_wn + cols[None, :], w.to(w_ptr.dtype.element_ty),
+             mask=n_mask[:, None])
 
 
 _code_cache: dict[torch.device, torch.Tensor] = {}
