@@ -9,10 +9,11 @@ and bit casts, ``tl.dot``; no inline assembly or vendor intrinsics. Layout: see
   ``sign << 15 | (exp_mant << 7)`` and multiply by 2^8 (covers subnormals too).
 - fp6 (e3m2, bias 3) likewise: ``sign << 15 | exp << 10 | mant << 8`` times 2^12.
 
-Three kernels share one tile decoder: a GEMV (M small; elementwise products reduced
-once per program), a ``tl.dot`` GEMM, and a dequantize kernel for the large-M path; both split K across programs when the output has
-too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). Large M goes through
-dequantize + dense matmul (``lowbit_matmul`` decides).
+Three kernels share one tile decoder: a GEMV (M = 1; elementwise products reduced once
+per program), a ``tl.dot`` GEMM, and a dequantize kernel for the large-M path
+(dequantize once + dense matmul). GEMV and GEMM split K across programs when the output
+has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer); ``lowbit_matmul``
+picks the kernel by batch size.
 """
 
 from __future__ import annotations
@@ -270,32 +271,37 @@ def _num_sms(device: torch.device) -> int:
     return 64
 
 
+# Defaults from the H100 sweep (benchmarks/lowbit_gemm.py --sweep, BENCHMARKS.md): few rows
+# per GEMV program (many programs, long contiguous K runs); GEMM tiles of 16 or 64 rows
+# with split-K until the grid covers the GPU.
 def default_gemv_config(n: int, k: int, device: torch.device) -> dict:
-    """Rows per program small enough that every SM gets several programs; split K otherwise."""
     sms = _num_sms(device)
-    bn = 16
-    tiles = triton.cdiv(n, bn)
+    bn = 4 if n >= 2 * sms * 4 else 1
+    bk = 512 if k <= 4096 else 1024
     split = 1
-    while tiles * split < 2 * sms and k // (split * 2) >= 1024:
+    while triton.cdiv(n, bn) * split < 2 * sms and k // (split * 2) >= 2 * bk:
         split *= 2
-    return {"BN": bn, "BK": 256, "SPLIT_K": split, "num_warps": 4, "num_stages": 2}
+    return {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 4 if bk <= 512 else 8, "num_stages": 2}
 
 
 def default_gemm_config(m: int, n: int, k: int, device: torch.device) -> dict:
     sms = _num_sms(device)
-    bm = 16 if m <= 16 else 32 if m <= 32 else 64
-    bn = 64 if m <= 64 else 128
+    bm = 16 if m <= 16 else 64
+    bn = 64
+    bk = 128 if k <= 4096 or bm == 64 else 256
     tiles = triton.cdiv(m, bm) * triton.cdiv(n, bn)
     split = 1
-    while tiles * split < sms and k // (split * 2) >= 1024:
+    while tiles * split < sms and split < 4 and k // (split * 2) >= 2 * bk:
         split *= 2
-    big = bm * bn >= 64 * 128
-    return {"BM": bm, "BN": bn, "BK": 64 if big else 128, "SPLIT_K": split, "num_warps": 8 if big else 4,
+    return {"BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 8 if bm == 64 and split > 1 else 4,
             "num_stages": 3}
 
 
 GEMV_MAX_M = 1
-DENSE_MIN_M = 512
+DENSE_MIN_M = 129  # above this, dequantize once + dense matmul beat the fused GEMM on the H100
+# nf4's codebook lookup is a gather: inside a tl.dot main loop it stalls, so nf4 takes the
+# dense path for every M > 1.
+DENSE_ONLY = {"nf4"}
 
 
 def lowbit_matmul(x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, bias=None) -> torch.Tensor:
@@ -305,9 +311,10 @@ def lowbit_matmul(x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, b
     if not x2.is_contiguous():
         x2 = x2.contiguous()
     m = x2.shape[0]
+    fmt = canonical_name(fmt)
     if m <= GEMV_MAX_M:
         y = lowbit_gemv(x2, tensors, fmt, bias)
-    elif m >= DENSE_MIN_M:
+    elif m >= DENSE_MIN_M or fmt in DENSE_ONLY:
         w = lowbit_dequantize(tensors, fmt, x2.dtype)
         y = torch.nn.functional.linear(x2, w, bias)
     else:
