@@ -51,7 +51,7 @@ def main() -> None:
                         tt = graph_time([functools.partial(lt.lowbit_gemv, x, s, fmt, **cfg) for s in sets], reps=5)
                         results.append((cfg, err, tt))
             ok = [r for r in results if isinstance(r[2], float) and r[1] < 2e-3]
-            bad = [(r[0]["BN"], r[0]["BK"], r[0]["num_warps"]) for r in results if not (r in ok)]
+            bad = [(r[0]["BN"], r[0]["BK"], r[0]["num_warps"]) for r in results if r not in ok]
             ok.sort(key=lambda r: r[2])
             print(f"{fmt} K={k} N={n}: fp16 {t16 * 1e6:.1f} us; wrong or failed configs (BN,BK,warps): {bad}")
             for cfg, err, tt in ok[:4]:
