@@ -130,8 +130,8 @@ def sweep(gen):
             sets = [t0] + [{a: b.clone() for a, b in t0.items()} for _ in range(copies_for(weight_bytes(t0)) - 1)]
             x1 = torch.randn(1, k, device="cuda", generator=gen).half()
             best = None
-            for bn in (4, 8, 16, 32):
-                for bk in (256, 512, 1024):
+            for bn in lt.GEMV_SAFE_ROWS:
+                for bk in (512, 1024, 2048):
                     for split in (1, 2):
                         for warps in (4, 8):
                             if bn * bk > 16384:

@@ -224,6 +224,8 @@ def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, n
     n = q.shape[0]
     cfg = default_gemv_config(n, k, x.device)
     BN = BN or cfg["BN"]
+    if x.device.type != "cpu" and BN not in GEMV_SAFE_ROWS:
+        raise ValueError(f"GEMV rows per program must be one of {GEMV_SAFE_ROWS} (got {BN}); see GEMV_SAFE_ROWS")
     BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
     out_dtype = x.dtype
@@ -271,17 +273,21 @@ def _num_sms(device: torch.device) -> int:
     return 64
 
 
-# Defaults from the H100 sweep (benchmarks/lowbit_gemm.py --sweep, BENCHMARKS.md): few rows
-# per GEMV program (many programs, long contiguous K runs); GEMM tiles of 16 or 64 rows
-# with split-K until the grid covers the GPU.
+# Defaults from the H100 runs (benchmarks/lowbit_gemv_configs.py, benchmarks/lowbit_gemm.py
+# --sweep; BENCHMARKS.md). GEMV: one output row per program and long contiguous K runs.
+# Triton 3.6 on the H100 returned wrong GEMV results for 2, 4 and 8 rows per program with
+# several warp counts (checked config by config); 1 and 16 rows were right in every case,
+# so only those are used.
+GEMV_SAFE_ROWS = (1, 16)
+
+
 def default_gemv_config(n: int, k: int, device: torch.device) -> dict:
     sms = _num_sms(device)
-    bn = 4 if n >= 2 * sms * 4 else 1
-    bk = 512 if k <= 4096 else 1024
+    bk = 1024 if k <= 4096 else 2048
     split = 1
-    while triton.cdiv(n, bn) * split < 2 * sms and k // (split * 2) >= 2 * bk:
+    while n * split < 4 * sms and k // (split * 2) >= 2 * bk:
         split *= 2
-    return {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 4 if bk <= 512 else 8, "num_stages": 2}
+    return {"BN": 1, "BK": bk, "SPLIT_K": split, "num_warps": 2 if bk == 1024 else 4, "num_stages": 2}
 
 
 def default_gemm_config(m: int, n: int, k: int, device: torch.device) -> dict:
