@@ -142,8 +142,10 @@ def quantize(w: torch.Tensor, fmt: str) -> dict[str, torch.Tensor]:
 
 # ----- dequantizers: stored tensors -> W[N, K] float32 -------------------------------------
 def _per_block(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Multiply each block of columns by its scale (block = K / scale columns: 64, or 32)."""
     n, k = values.shape
-    return (values.reshape(n, k // BLOCK, BLOCK) * scales.float().unsqueeze(-1)).reshape(n, k)
+    blocks = scales.shape[1]
+    return (values.reshape(n, blocks, k // blocks) * scales.float().unsqueeze(-1)).reshape(n, k)
 
 
 def fp6_decode(codes: torch.Tensor) -> torch.Tensor:
@@ -162,7 +164,7 @@ def dequantize(t: dict[str, torch.Tensor], fmt: str) -> torch.Tensor:
     if fmt == "asym_int4":
         q = unpack_nibbles(t["qweight"]).float()
         n, k = q.shape
-        mins = t["mins"].float().repeat_interleave(BLOCK, dim=1)
+        mins = t["mins"].float().repeat_interleave(k // t["mins"].shape[1], dim=1)
         return _per_block(q, t["scales"]) + mins.reshape(n, k)
     if fmt == "nf4":
         codes = unpack_nibbles(t["qweight"]).long()

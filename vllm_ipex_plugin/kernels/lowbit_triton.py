@@ -62,21 +62,23 @@ def _decode_bytes(b, s, FMT: tl.constexpr):
 
 @triton.jit
 def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                      stride_qn, stride_q2n, stride_sn, FMT: tl.constexpr, BK: tl.constexpr):
+                      stride_qn, stride_q2n, stride_sn, FMT: tl.constexpr, BK: tl.constexpr,
+                      QB: tl.constexpr):
     """The dequantized ``[BN, BK]`` fp32 tile of columns ``k0 .. k0 + BK``.
 
-    Loads are shaped ``[BN, groups, bytes per group]`` so each 64-column block's scale is
-    loaded once and broadcast; packed codes are interleaved back with ``tl.join``.
+    Loads are shaped ``[BN, groups, bytes per group]`` so each quantization block's scale
+    is loaded once and broadcast; packed codes are interleaved back with ``tl.join``.
+    ``QB`` is the quantization block: 64, or 32 for asym_int4 converted from g32 AWQ/GPTQ.
     """
-    G: tl.constexpr = BK // 64
+    G: tl.constexpr = BK // QB
     g = tl.arange(0, G)
     rows = offs_n[:, None, None]
     rmask = n_mask[:, None, None]
-    sidx = rows * stride_sn + (k0 // 64 + g)[None, :, None]
+    sidx = rows * stride_sn + (k0 // QB + g)[None, :, None]
     BN: tl.constexpr = offs_n.shape[0]
     if FMT <= 3:
-        t = tl.arange(0, 32)
-        col = (k0 // 2 + g[:, None] * 32 + t[None, :])[None, :, :]
+        t = tl.arange(0, QB // 2)
+        col = (k0 // 2 + g[:, None] * (QB // 2) + t[None, :])[None, :, :]
         qb = tl.load(q_ptr + rows * stride_qn + col, mask=rmask, other=0).to(tl.int32)
         q = tl.join(qb & 0xF, (qb >> 4) & 0xF)  # [BN, G, 32, 2]: column 2t + i
         s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)[:, :, :, None]
@@ -86,7 +88,7 @@ def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
             qh = tl.load(q2_ptr + rows * stride_q2n + hcol, mask=rmask, other=0).to(tl.int32)
             # byte j holds columns 4j + i at bits 2i: interleave to [BN, G, 16, 2, 2]
             high = tl.join(tl.join(qh & 3, (qh >> 4) & 3), tl.join((qh >> 2) & 3, (qh >> 6) & 3))
-            high = tl.reshape(high, (BN, G, 32, 2))
+            high = tl.reshape(high, (BN, G, QB // 2, 2))
             w = _decode_fp6(q | (high << 4), s)
         else:
             if FMT == 1:
@@ -110,7 +112,7 @@ def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
 def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
-                        BK: tl.constexpr, SPLIT_K: tl.constexpr):
+                        BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
     pid_n = tl.program_id(0)
     row = tl.program_id(1)
     pid_k = tl.program_id(2)
@@ -123,7 +125,7 @@ def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     acc = tl.zeros((BN, BK), dtype=tl.float32)
     for k0 in range(k_start, k_end, BK):
         w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                              stride_qn, stride_q2n, stride_sn, FMT, BK)
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
         x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
         acc += w * x[None, :]
     out = tl.sum(acc, axis=1)
@@ -142,7 +144,7 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BM: tl.constexpr,
                         BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr,
-                        GROUP_M: tl.constexpr):
+                        GROUP_M: tl.constexpr, QB: tl.constexpr):
     pid = tl.program_id(0)
     pid_k = tl.program_id(1)
     num_m = tl.cdiv(M, BM)
@@ -163,7 +165,7 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     x_rows = x_ptr + offs_m[:, None] * stride_xm
     for k0 in range(k_start, k_end, BK):
         w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                              stride_qn, stride_q2n, stride_sn, FMT, BK)
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
         x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
         acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
     if HAS_BIAS:
@@ -180,13 +182,13 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
 @triton.jit
 def _lowbit_dequant_kernel(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, w_ptr, N, K,
                            stride_qn, stride_q2n, stride_sn, stride_wn,
-                           FMT: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+                           FMT: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, QB: tl.constexpr):
     """Write the dequantized ``[N, K]`` weight (for large M: dequantize + dense matmul)."""
     offs_n = tl.program_id(0) * BN + tl.arange(0, BN)
     k0 = tl.program_id(1) * BK
     n_mask = offs_n < N
     w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                          stride_qn, stride_q2n, stride_sn, FMT, BK)
+                          stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
     cols = k0 + tl.arange(0, BK)
     tl.store(w_ptr + offs_n[:, None] * stride_wn + cols[None, :], w.to(w_ptr.dtype.element_ty),
              mask=n_mask[:, None])
@@ -207,6 +209,16 @@ def _operands(tensors: dict[str, torch.Tensor], fmt: str):
     s = tensors.get("scales", q)
     m = tensors.get("mins", s)
     return q, q2, s, m
+
+
+def _quant_block(tensors: dict[str, torch.Tensor], fmt: str, k: int) -> int:
+    """Columns per scale: 64, or 32 for asym_int4 converted from group-size-32 AWQ/GPTQ."""
+    if "scales" not in tensors:
+        return BLOCK
+    qb = k // tensors["scales"].shape[1]
+    if qb not in (32, 64):
+        raise ValueError(f"{fmt}: {qb} columns per scale; the kernels take 32 or 64")
+    return qb
 
 
 def _pick_block_k(k: int, want: int) -> int:
@@ -236,6 +248,7 @@ def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, n
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
         m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
         FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
+        QB=_quant_block(tensors, fmt, k),
         num_warps=num_warps or cfg["num_warps"], num_stages=num_stages or cfg["num_stages"],
     )
     return y.to(out_dtype) if SPLIT_K > 1 else y
@@ -259,7 +272,7 @@ def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
         m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
         FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BM=BM, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
-        GROUP_M=GROUP_M, num_warps=num_warps or cfg["num_warps"],
+        GROUP_M=GROUP_M, QB=_quant_block(tensors, fmt, k), num_warps=num_warps or cfg["num_warps"],
         num_stages=num_stages or cfg["num_stages"],
     )
     return y.to(out_dtype) if SPLIT_K > 1 else y
@@ -338,6 +351,6 @@ def lowbit_dequantize(tensors: dict[str, torch.Tensor], fmt: str, dtype: torch.d
     bn, bk = 32, _pick_block_k(k, 128)
     _lowbit_dequant_kernel[(triton.cdiv(n, bn), k // bk)](
         q, q2, s, mins, _nf4_table(q.device), w, n, k, q.stride(0), q2.stride(0), s.stride(0), w.stride(0),
-        FMT=FMT_IDS[fmt], BN=bn, BK=bk, num_warps=4,
+        FMT=FMT_IDS[fmt], BN=bn, BK=bk, QB=_quant_block(tensors, fmt, k), num_warps=4,
     )
     return w

@@ -46,8 +46,10 @@ class IpexLowBitConfig(QuantizationConfig):
         low_bit: str | None = None,
         prequantized: bool = False,
         modules_to_not_convert: list[str] | None = None,
+        public_spec=None,
     ) -> None:
         super().__init__()
+        self.public_spec = public_spec  # AWQ / GPTQ checkpoint (awq_gptq.PublicQuantSpec)
         self.checkpoint_low_bit = canonical_name(low_bit) if low_bit else None
         self.prequantized = prequantized
         self.modules_to_not_convert = list(modules_to_not_convert or [])
@@ -70,7 +72,29 @@ class IpexLowBitConfig(QuantizationConfig):
         return []
 
     @classmethod
+    def override_quantization_method(cls, hf_quant_cfg, user_quant, hf_config=None) -> str | None:
+        """Take AWQ/GPTQ checkpoints for ``--quantization ipex_low_bit``, and for IPEX-LLM's
+        ``--quantization awq|gptq`` (or none) while the plugin's platform is active."""
+        method = str(hf_quant_cfg.get("quant_method", "")).lower()
+        if method not in ("awq", "gptq"):
+            return None
+        if user_quant == QUANT_METHOD:
+            return QUANT_METHOD
+        from vllm.platforms import current_platform
+
+        ours = type(current_platform).__module__.startswith("vllm_ipex_plugin.")
+        if ours and user_quant in (None, "awq", "gptq"):
+            return QUANT_METHOD
+        return None
+
+    @classmethod
     def from_config(cls, config: dict[str, Any]) -> IpexLowBitConfig:
+        if str(config.get("quant_method", "")).lower() in ("awq", "gptq"):
+            from vllm_ipex_plugin.quantization.awq_gptq import parse_public_config
+
+            spec = parse_public_config(config)
+            return cls(spec.target_format, prequantized=True, public_spec=spec,
+                       modules_to_not_convert=config.get("modules_to_not_convert"))
         prequantized = bool(config.get("prequantized", False))
         low_bit = config.get("low_bit")
         if prequantized and not low_bit:
@@ -88,6 +112,16 @@ class IpexLowBitConfig(QuantizationConfig):
 
         from vllm_ipex_plugin.quantization.method import IpexLowBitLinearMethod
 
+        if self.public_spec is not None:
+            if isinstance(layer, LinearBase) and not isinstance(layer, ParallelLMHead):
+                from vllm_ipex_plugin.quantization.awq_gptq import AwqGptqLinearMethod
+
+                if any(skip and skip in prefix for skip in self.modules_to_not_convert):
+                    from vllm.model_executor.layers.linear import UnquantizedLinearMethod
+
+                    return UnquantizedLinearMethod()
+                return AwqGptqLinearMethod(self.public_spec, prefix)
+            return None
         if isinstance(layer, ParallelLMHead):
             if self.resolve()[1] and not self.prequantized:
                 return IpexLowBitLinearMethod(self, prefix)
@@ -109,7 +143,13 @@ class IpexLowBitConfig(QuantizationConfig):
         requested = extra.get("low_bit") or envs.low_bit()
         if self.prequantized:
             assert self.checkpoint_low_bit is not None
-            if requested and canonical_name(requested) != self.checkpoint_low_bit:
+            if self.public_spec is not None:
+                if requested and canonical_name(requested) != self.checkpoint_low_bit:
+                    logger.warning_once(
+                        "vllm_ipex_plugin: this %s checkpoint runs as %s; ignoring low_bit=%s",
+                        self.public_spec.source.upper(), self.checkpoint_low_bit, requested,
+                    )
+            elif requested and canonical_name(requested) != self.checkpoint_low_bit:
                 raise ValueError(
                     f"This checkpoint is pre-quantized as {self.checkpoint_low_bit}; it cannot be "
                     f"served as {requested}. Drop --load-in-low-bit / low_bit, or quantize the "
@@ -123,7 +163,8 @@ class IpexLowBitConfig(QuantizationConfig):
         logger.info_once(
             "vllm_ipex_plugin: ipex_low_bit weights in %s (%s%s)",
             fmt,
-            "pre-quantized checkpoint" if self.prequantized else "quantized on load",
+            (f"{self.public_spec.source.upper()} checkpoint" if self.public_spec is not None
+             else "pre-quantized checkpoint" if self.prequantized else "quantized on load"),
             ", lm_head too" if self._quantize_lm_head else "",
         )
         return fmt, self._quantize_lm_head
