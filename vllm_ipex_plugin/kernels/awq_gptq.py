@@ -88,7 +88,10 @@ def to_asym_int4(source: str, t: dict[str, torch.Tensor], group: int, zeros_offs
     if not torch.equal(g_idx, torch.arange(k, device=g_idx.device) // group):
         perm = torch.argsort(g_idx, stable=True)
         if not torch.equal(g_idx[perm], torch.arange(k, device=g_idx.device) // group):
-            raise ValueError("g_idx does not assign exactly group_size columns to each group")
+            raise ValueError(
+                f"g_idx does not assign exactly group_size={group} columns to each group "
+                f"(group sizes {torch.bincount(g_idx).tolist()[:8]}...)"
+            )
         q = q[:, perm]
     qb = 32 if group == 32 else 64
     block_group = (torch.arange(k // qb, device=q.device) * qb) // group  # group of each block

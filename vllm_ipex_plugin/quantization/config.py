@@ -107,6 +107,12 @@ class IpexLowBitConfig(QuantizationConfig):
             )
         return cls(low_bit, prequantized, config.get("modules_to_not_convert"))
 
+    def get_checkpoint_weight_mapper(self):
+        """Keep GPTQ ``g_idx`` tensors: act-order is honoured here (vLLM's default mapper drops them)."""
+        from vllm.model_executor.models.utils import WeightsMapper
+
+        return WeightsMapper()
+
     def get_quant_method(self, layer: torch.nn.Module, prefix: str):
         from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
 
