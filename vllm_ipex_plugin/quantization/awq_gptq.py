@@ -149,10 +149,11 @@ def _checked(loader, prefix: str, name: str, dtype: torch.dtype):
             )
         try:
             return loader(param, loaded_weight, *args, **kwargs)
-        except (AssertionError, RuntimeError) as exc:
+        except (AssertionError, RuntimeError):
             raise ValueError(
                 f"{prefix}.{name}: checkpoint tensor of shape {tuple(loaded_weight.shape)} does not fit the "
-                f"parameter {tuple(param.shape)} that the model config implies ({exc})."
+                f"parameter {tuple(param.shape)} that the model config implies; check bits and group_size "
+                "in its quantization_config."
             ) from None
 
     return load
