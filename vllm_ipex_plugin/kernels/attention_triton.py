@@ -12,6 +12,8 @@ Head sizes that are not powers of two (80, 96) are padded with masks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import triton
 import triton.language as tl
@@ -151,34 +153,57 @@ def write_kv_cache(key, value, key_cache, value_cache, slot_mapping) -> None:
     )
 
 
+@dataclass
+class AttentionPlan:
+    """Per-step work split (shared by every layer of a step): query blocks and context splits."""
+
+    qb_req: torch.Tensor  # [n_qb] request of each query block
+    qb_start: torch.Tensor  # [n_qb] first token of each query block
+    block_q: int
+    splits: int
+
+
+def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, num_heads: int,
+              num_kv_heads: int, splits: int | None = None, block_q: int | None = None) -> AttentionPlan:
+    group = num_heads // num_kv_heads
+    if block_q is None:
+        block_q = max(1, min(triton.next_power_of_2(max(max_query_len, 1)), max(1, 64 // group)))
+    device = query_start_loc.device
+    qsl = query_start_loc[: num_reqs + 1].to(torch.int64)
+    blocks_per_req = (qsl[1:] - qsl[:-1] + block_q - 1) // block_q
+    qb_req = torch.repeat_interleave(torch.arange(num_reqs, device=device), blocks_per_req)
+    first_block = torch.cumsum(blocks_per_req, 0) - blocks_per_req
+    idx_in_req = torch.arange(qb_req.shape[0], device=device) - first_block[qb_req]
+    qb_start = qsl[:-1][qb_req] + idx_in_req * block_q
+    if splits is None:
+        splits = 1
+        if max_query_len == 1:  # decode: split long contexts until the grid covers the GPU
+            sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 64
+            while qb_req.shape[0] * num_kv_heads * splits < 2 * sms and splits < 16:
+                splits *= 2
+    return AttentionPlan(qb_req.to(torch.int32), qb_start.to(torch.int32), block_q, splits)
+
+
 def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, block_table, num_reqs: int,
                     max_query_len: int, scale: float, out, sliding_window=None, logits_soft_cap=None,
-                    causal: bool = True, splits: int | None = None, block_q: int | None = None):
-    """Attention of every new token over its request's paged KV (see ``attention_reference``)."""
+                    causal: bool = True, splits: int | None = None, block_q: int | None = None,
+                    plan: AttentionPlan | None = None):
+    """Attention of every new token over its request's paged KV (see ``attention_reference``).
+
+    Pass a ``plan`` (``make_plan``, once per step) to keep the launch free of host syncs
+    (CUDA/XPU graph capture); without one it is computed here.
+    """
     t, num_heads, d = query.shape
     num_kv = key_cache.shape[2]
     group = num_heads // num_kv
     dp = triton.next_power_of_2(d)
-    if block_q is None:
-        block_q = max(1, min(triton.next_power_of_2(max(max_query_len, 1)), max(1, 64 // group)))
-    qsl = query_start_loc[: num_reqs + 1]
-    q_lens = qsl[1:] - qsl[:-1]
-    blocks_per_req = (q_lens + block_q - 1) // block_q
-    qb_req = torch.repeat_interleave(torch.arange(num_reqs, device=query.device, dtype=torch.int32),
-                                     blocks_per_req, output_size=None)
-    first_block = torch.cumsum(blocks_per_req, 0) - blocks_per_req
-    idx_in_req = torch.arange(qb_req.shape[0], device=query.device) - first_block[qb_req.long()]
-    qb_start = (qsl[:-1][qb_req.long()] + idx_in_req * block_q).to(torch.int32)
-    n_qb = qb_req.shape[0]
+    if plan is None:
+        plan = make_plan(query_start_loc, num_reqs, max_query_len, num_heads, num_kv, splits, block_q)
+    n_qb = plan.qb_req.shape[0]
     if n_qb == 0:
         return out
-    if splits is None:
-        splits = 1
-        if max_query_len == 1:
-            sms = torch.cuda.get_device_properties(query.device).multi_processor_count \
-                if query.device.type == "cuda" else 64
-            while n_qb * num_kv * splits < 2 * sms and splits < 16:
-                splits *= 2
+    block_q, splits = plan.block_q, plan.splits
+    qsl = query_start_loc
     block_n = 64 if dp <= 128 else 32
     if splits > 1:
         part = torch.empty((t * num_heads * splits * dp,), device=query.device, dtype=torch.float32)
@@ -186,7 +211,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
     else:
         part = ml = out
     _paged_attn_kernel[(n_qb, num_kv, splits)](
-        query, key_cache, value_cache, out, part, ml, qb_req, qb_start, qsl, seq_lens, block_table,
+        query, key_cache, value_cache, out, part, ml, plan.qb_req, plan.qb_start, qsl, seq_lens, block_table,
         query.stride(0), query.stride(1), out.stride(0), out.stride(1),
         key_cache.stride(0), key_cache.stride(1), key_cache.stride(2),
         value_cache.stride(0), value_cache.stride(1), value_cache.stride(2), block_table.stride(0),
