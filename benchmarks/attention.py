@@ -84,8 +84,37 @@ def check(gen) -> float:
     return worst
 
 
+def prefill_sweep(gen) -> None:
+    """TF/s of prefill tile configurations at 4k and 8k (each config checked against SDPA first)."""
+    for n in (4096, 8192):
+        q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
+        k, v = dense_kv(kc, vc, table, n, 0)
+        qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in (q, k, v))
+        ref = F.scaled_dot_product_attention(qq, kk, vv, is_causal=True)[0].transpose(0, 1).float()
+        flops = 4 * n * n * 32 * 128 / 2
+        for bq in (64, 128):
+            for bn in (32, 64, 128):
+                for warps in (4, 8):
+                    for stages in (2, 3):
+                        plan = at.make_plan(qsl, 1, n, 32, 32, block_q=bq, block_n=bn, num_warps=warps,
+                                            num_stages=stages)
+                        out = torch.empty_like(q)
+                        try:
+                            at.paged_attention(q, kc, vc, qsl, seq, table, 1, n, 0.088388, out, plan=plan)
+                        except Exception as exc:
+                            print(f"n={n} bq={bq} bn={bn} w={warps} s={stages}: {str(exc)[:60]}")
+                            continue
+                        err = ((out.float() - ref).norm() / ref.norm()).item()
+                        t = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088388,
+                                                    out, plan=plan), reps=5)
+                        print(f"n={n} bq={bq} bn={bn} w={warps} s={stages}: {flops / t / 1e12:6.1f} TF/s err {err:.1e}")
+
+
 def main() -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
+    if "--sweep" in sys.argv:
+        prefill_sweep(gen)
+        return
     card = torch.cuda.get_device_name()
     print(f"card: {card}; torch {torch.__version__}; triton {__import__('triton').__version__}")
     print(f"correctness vs SDPA float32: max rel err {check(gen):.1e} (bound 5e-3, fp16 inputs)")

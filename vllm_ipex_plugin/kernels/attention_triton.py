@@ -161,10 +161,15 @@ class AttentionPlan:
     qb_start: torch.Tensor  # [n_qb] first token of each query block
     block_q: int
     splits: int
+    block_n: int = 64
+    num_warps: int = 4
+    num_stages: int = 2
 
 
 def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, num_heads: int,
-              num_kv_heads: int, splits: int | None = None, block_q: int | None = None) -> AttentionPlan:
+              num_kv_heads: int, splits: int | None = None, block_q: int | None = None,
+              **tuning) -> AttentionPlan:
+    """``tuning``: ``block_n``, ``num_warps``, ``num_stages`` (defaults in AttentionPlan)."""
     group = num_heads // num_kv_heads
     if block_q is None:
         block_q = max(1, min(triton.next_power_of_2(max(max_query_len, 1)), max(1, 64 // group)))
@@ -181,7 +186,7 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
             sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 64
             while qb_req.shape[0] * num_kv_heads * splits < 2 * sms and splits < 16:
                 splits *= 2
-    return AttentionPlan(qb_req.to(torch.int32), qb_start.to(torch.int32), block_q, splits)
+    return AttentionPlan(qb_req.to(torch.int32), qb_start.to(torch.int32), block_q, splits, **tuning)
 
 
 def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, block_table, num_reqs: int,
@@ -204,7 +209,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
         return out
     block_q, splits = plan.block_q, plan.splits
     qsl = query_start_loc
-    block_n = 64 if dp <= 128 else 32
+    block_n = plan.block_n if dp <= 128 else min(plan.block_n, 32)
     if splits > 1:
         part = torch.empty((t * num_heads * splits * dp,), device=query.device, dtype=torch.float32)
         ml = torch.empty((t * num_heads * splits * 2,), device=query.device, dtype=torch.float32)
@@ -219,7 +224,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
         GROUP=group, BLOCK_Q=block_q, ROWS=max(16, triton.next_power_of_2(block_q * group)),
         BLOCK_N=block_n, D=d, DP=dp, SPLITS=splits,
         USE_CAP=bool(logits_soft_cap), USE_WINDOW=bool(sliding_window), CAUSAL=causal,
-        num_warps=4, num_stages=2,
+        num_warps=plan.num_warps, num_stages=plan.num_stages,
     )
     if splits > 1:
         _merge_splits_kernel[(t * num_heads,)](part, ml, out, num_heads, out.stride(0), out.stride(1),
