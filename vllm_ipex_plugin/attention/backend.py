@@ -55,6 +55,10 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         device: torch.device,
     ):
         super().__init__(kv_cache_spec, layer_names, vllm_config, device)
+        self.provider_name = select_provider(device_type=device.type).name
+        model_config = vllm_config.model_config
+        self.num_heads = model_config.get_num_attention_heads(vllm_config.parallel_config)
+        self.num_kv_heads = model_config.get_num_kv_heads(vllm_config.parallel_config)
 
     def build(
         self,
@@ -64,6 +68,11 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
     ) -> IpexAttentionMetadata:
         m = common_attn_metadata
         causal = m.causal if isinstance(m.causal, bool) else bool(m.causal.all())
+        plan = None
+        if self.provider_name == "triton":  # one work split per step, shared by every layer
+            from vllm_ipex_plugin.kernels.attention_triton import make_plan
+
+            plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads)
         return IpexAttentionMetadata(
             num_actual_tokens=m.num_actual_tokens,
             max_query_len=m.max_query_len,
@@ -75,6 +84,8 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
                 block_table=m.block_table_tensor,
                 num_reqs=m.num_reqs,
                 causal=causal,
+                max_query_len=m.max_query_len,
+                plan=plan,
             ),
         )
 
@@ -158,7 +169,11 @@ class IpexAttentionImpl(AttentionImpl[IpexAttentionMetadata]):
         self.sliding_window = sliding_window
         self.logits_soft_cap = logits_soft_cap or None
         self.kv_sharing_target_layer_name = kv_sharing_target_layer_name
-        self.provider: AttentionProvider = select_provider()
+        from vllm.config import get_current_vllm_config_or_none
+
+        config = get_current_vllm_config_or_none()
+        device_type = config.device_config.device_type if config is not None else "cpu"
+        self.provider: AttentionProvider = select_provider(device_type=device_type)
         logger.info_once(
             "vllm_ipex_plugin: attention backend %s with the %s kernel provider",
             BACKEND_NAME,

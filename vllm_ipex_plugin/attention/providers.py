@@ -56,14 +56,48 @@ class TorchReferenceProvider:
         )
 
 
-PROVIDERS: dict[str, type] = {"torch": TorchReferenceProvider}
+class TritonProvider:
+    """The plugin's Triton kernels (Intel's XPU Triton backend, CUDA). Not for host mode:
+    Triton has no CPU backend here (the kernels are checked there with TRITON_INTERPRET)."""
+
+    name = "triton"
+
+    def write_kv(self, key, value, key_cache, value_cache, slot_mapping) -> None:
+        from vllm_ipex_plugin.kernels import attention_triton
+
+        attention_triton.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
+
+    def attend(
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+    ) -> None:
+        from vllm_ipex_plugin.kernels import attention_triton
+
+        attention_triton.paged_attention(
+            query, key_cache, value_cache, batch.query_start_loc, batch.seq_lens, batch.block_table,
+            batch.num_reqs, batch.max_query_len, scale, out, sliding_window, logits_soft_cap,
+            causal=batch.causal, plan=batch.plan,
+        )
 
 
-def select_provider(choice: str | None = None) -> AttentionProvider:
+PROVIDERS: dict[str, type] = {"torch": TorchReferenceProvider, "triton": TritonProvider}
+
+
+def default_provider(device_type: str) -> str:
+    """Triton where it compiles for the device (XPU, CUDA); the torch reference elsewhere."""
+    if device_type in ("xpu", "cuda"):
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return "torch"
+        return "triton"
+    return "torch"
+
+
+def select_provider(choice: str | None = None, device_type: str = "cpu") -> AttentionProvider:
     """The provider named by ``IPEX_PLUGIN_ATTN_PROVIDER`` (``auto`` = best available)."""
     choice = (choice or envs.attn_provider()).lower()
     if choice == "auto":
-        choice = "torch"
+        choice = default_provider(device_type)
     if choice not in PROVIDERS:
         raise ValueError(
             f"{envs.ATTN_PROVIDER}={choice!r} is not available; choose one of "

@@ -30,6 +30,8 @@ class PagedBatch:
     block_table: torch.Tensor  # [num_reqs, max_blocks] int32
     num_reqs: int
     causal: bool = True
+    max_query_len: int = 0
+    plan: object | None = None  # Triton work split for this step (attention_triton.make_plan)
 
 
 def write_kv_cache(

@@ -171,8 +171,14 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
               **tuning) -> AttentionPlan:
     """``tuning``: ``block_n``, ``num_warps``, ``num_stages`` (defaults in AttentionPlan)."""
     group = num_heads // num_kv_heads
+    if max_query_len >= 128:
+        # Prefill-heavy step: 128-row tiles, narrow KV tiles, 8 warps (H100 sweep, BENCHMARKS.md).
+        rows = 128
+        tuning = {"block_n": 32, "num_warps": 8, **tuning}
+    else:
+        rows = 64
     if block_q is None:
-        block_q = max(1, min(triton.next_power_of_2(max(max_query_len, 1)), max(1, 64 // group)))
+        block_q = max(1, min(triton.next_power_of_2(max(max_query_len, 1)), max(1, rows // group)))
     device = query_start_loc.device
     qsl = query_start_loc[: num_reqs + 1].to(torch.int64)
     blocks_per_req = (qsl[1:] - qsl[:-1] + block_q - 1) // block_q
