@@ -86,6 +86,27 @@ def check(fmt, k, n, m, gen) -> float:
     return err
 
 
+def check_converted_g32(gen):
+    """asym_int4 with 32-column blocks (converted from group-size-32 AWQ/GPTQ) on the GPU kernels."""
+    from vllm_ipex_plugin.kernels.awq_gptq import pack_int32, to_asym_int4
+
+    out = []
+    for k, n in [(4096, 4096), (14336, 4096)]:
+        q = torch.randint(0, 16, (n, k), device="cuda", generator=gen)
+        z = torch.randint(1, 16, (k // 32, n), device="cuda", generator=gen)
+        s = (torch.rand(k // 32, n, device="cuda", generator=gen) * 0.01).half()
+        t, _ = to_asym_int4("gptq", {"qweight": pack_int32(q.T.contiguous(), 4, 0), "qzeros": pack_int32(z - 1, 4, 1),
+                                     "scales": s, "g_idx": (torch.arange(k, device="cuda") // 32).int()}, 32)
+        for m in (1, 16, 300):
+            x = torch.randn(m, k, device="cuda", generator=gen).half()
+            ref = x.double() @ dequantize(t, "asym_int4").double().T
+            y = lt.lowbit_matmul(x, t, "asym_int4")
+            err = ((y.double() - ref).norm() / ref.norm()).item()
+            assert err < REL_BOUND, f"g32 asym_int4 K={k} M={m}: {err:.2e}"
+            out.append(("asym_int4-g32", k, n, m, err))
+    return out
+
+
 def bench_case(fmt, k, n, m, gen, fp16_cache):
     w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
     t0 = quantize(w, fmt)
@@ -228,6 +249,7 @@ def main() -> None:
                 err = check(fmt, k, n, m, gen)
                 errors.append((fmt, k, n, m, err))
                 assert err < REL_BOUND, f"{fmt} K={k} N={n} M={m}: rel err {err:.2e}"
+    errors += check_converted_g32(gen)
     print(f"correctness: {len(errors)} cases, max rel err {max(e[-1] for e in errors):.2e} (bound {REL_BOUND})")
 
     rows, fp16_cache = [], {}
