@@ -39,6 +39,14 @@ def _additional_config() -> dict:
     return extra if isinstance(extra, dict) else {}
 
 
+def _tied_embeddings() -> bool:
+    from vllm.config import get_current_vllm_config_or_none
+
+    cfg = get_current_vllm_config_or_none()
+    hf_config = getattr(getattr(cfg, "model_config", None), "hf_config", None)
+    return bool(getattr(hf_config, "tie_word_embeddings", False))
+
+
 @register_quantization_config(QUANT_METHOD)
 class IpexLowBitConfig(QuantizationConfig):
     def __init__(
@@ -130,6 +138,11 @@ class IpexLowBitConfig(QuantizationConfig):
             return None
         if isinstance(layer, ParallelLMHead):
             if self.resolve()[1] and not self.prequantized:
+                if _tied_embeddings():
+                    logger.warning_once(
+                        "vllm_ipex_plugin: low_bit_lm_head ignored: this model ties lm_head to its embeddings"
+                    )
+                    return None
                 return IpexLowBitLinearMethod(self, prefix)
             return None
         if isinstance(layer, LinearBase):
