@@ -171,3 +171,32 @@ def test_prequantized_declared_format_mismatch(prequantized_sym_int4, tmp_path):
     output = result.stdout + result.stderr  # vLLM logs the worker's error on stdout
     assert "does not match its tensors" in output
     assert "ipex_low_bit checkpoint: tensor model.layers.0." in output
+
+
+@pytest.mark.e2e
+def test_on_vllm_cpu_platform_without_host_mode(demo_model_path):
+    """Plugin installed, host mode off, no Intel GPU: vLLM's own CPU platform runs ipex_low_bit."""
+    import os
+
+    code = (
+        "import json\n"
+        "from vllm import LLM, SamplingParams\n"
+        "from vllm.platforms import current_platform\n"
+        "if __name__ == '__main__':\n"
+        f"    llm = LLM(model={demo_model_path!r}, dtype='float32', enforce_eager=True, max_model_len=256,\n"
+        "              quantization='ipex_low_bit', additional_config={'low_bit': 'sym_int4'},\n"
+        "              kv_cache_memory_bytes=1 << 30)\n"
+        f"    outs = llm.generate({PROMPTS!r}, SamplingParams(max_tokens={NEW_TOKENS}, temperature=0,\n"
+        "                        ignore_eos=True), use_tqdm=False)\n"
+        "    print('RESULT', json.dumps([type(current_platform).__name__,\n"
+        "          [[o.prompt_token_ids, list(o.outputs[0].token_ids)] for o in outs]]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("IPEX_PLUGIN_HOST_MODE", "IPEX_PLUGIN_DEVICE")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, env=env)
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert line, result.stdout[-3000:] + result.stderr[-3000:]
+    platform, tokens = json.loads(line[0][len("RESULT "):])
+    assert platform == "CpuPlatform"
+    hf = dequantized_hf_model(demo_model_path, "sym_int4")
+    for prompt_ids, got in tokens:
+        assert got == hf_greedy(hf, prompt_ids, NEW_TOKENS)
