@@ -44,7 +44,9 @@ def quantize_weight(weight: torch.Tensor, fmt: str) -> dict[str, torch.Tensor]:
 def lowbit_linear(
     x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, bias: torch.Tensor | None
 ) -> torch.Tensor:
-    if get_format(fmt).quantized and use_triton(x.device):
+    if not get_format(fmt).quantized:  # fp16 / bf16: no float32 round trip per call
+        return torch.nn.functional.linear(x, tensors["weight"].to(x.dtype), bias)
+    if use_triton(x.device):
         from vllm_ipex_plugin.kernels.lowbit_triton import lowbit_matmul
 
         return lowbit_matmul(x, tensors, fmt, bias)

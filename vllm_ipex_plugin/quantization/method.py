@@ -45,12 +45,8 @@ class IpexLowBitLinearMethod(LinearMethodBase):
         weight_loader = extra_weight_attrs.pop("weight_loader")
         layer.ipex_low_bit_format = fmt.name
         layer.ipex_low_bit_active = k % BLOCK == 0 or not fmt.quantized
-        if self.quant_config.prequantized and fmt.quantized:
-            if k % BLOCK:
-                raise ValueError(
-                    f"ipex_low_bit checkpoint: layer {self.prefix} has input size {k} per "
-                    f"partition, not a multiple of {BLOCK}; it cannot hold {fmt.name} tensors."
-                )
+        if self.quant_config.prequantized and layer.ipex_low_bit_active:
+            # (The quantize tool leaves layers whose input is not a multiple of 64 in 16 bits.)
             tensors = fmt.tensor_shapes(n, k)
         else:
             tensors = {"weight": ((n, k), params_dtype)}
@@ -68,7 +64,7 @@ class IpexLowBitLinearMethod(LinearMethodBase):
 
     def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
         fmt = layer.ipex_low_bit_format
-        if self.quant_config.prequantized and get_format(fmt).quantized:
+        if self.quant_config.prequantized and get_format(fmt).quantized and layer.ipex_low_bit_active:
             for name in get_format(fmt).tensor_shapes(1, BLOCK):
                 _as_buffer(layer, name)
             return
