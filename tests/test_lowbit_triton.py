@@ -1,6 +1,7 @@
 """Triton low-bit kernels under TRITON_INTERPRET=1 against the torch reference.
 
-Outputs are poisoned (NaN) before every launch so an unwritten element fails. Inputs
+Outputs are poisoned (NaN, passed as ``out``) before every launch so an unwritten element
+fails; split-K runs accumulate into the kernel's own zeroed buffer, then copy into ``out``. Inputs
 are fresh random draws per case. Bound: relative Frobenius error of the kernel's output
 vs ``x.double() @ dequantize(W).double().T`` below REL_BOUND (float32 activations in the
 interpreter: the only error is fp32 accumulation order; fp16 activations on a GPU are
@@ -37,7 +38,7 @@ def triton_interpreter(monkeypatch):
 FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
 
 
-def _poisoned_zeros_like_check(y: torch.Tensor) -> None:
+def _assert_all_written(y: torch.Tensor) -> None:
     assert not torch.isnan(y).any(), "kernel left output elements unwritten"
 
 
@@ -60,8 +61,10 @@ def test_gemm_matches_reference(fmt, m, n, k):
     x = torch.randn(m, k, generator=gen)
     ref = _reference(x, tensors, fmt)
     for split_k in (1, 2):
-        y = lt.lowbit_gemm(x, tensors, fmt, BM=16, BN=32, BK=64, SPLIT_K=split_k)
-        _poisoned_zeros_like_check(y)
+        poisoned = torch.full((m, n), float("nan"))
+        y = lt.lowbit_gemm(x, tensors, fmt, BM=16, BN=32, BK=64, SPLIT_K=split_k, out=poisoned)
+        assert y is poisoned
+        _assert_all_written(y)
         assert y.shape == (m, n)
         assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
 
@@ -76,8 +79,10 @@ def test_gemv_matches_reference(fmt, m):
     bias = torch.randn(n, generator=gen)
     ref = _reference(x, tensors, fmt, bias)
     for split_k, bk in ((1, 128), (2, 64)):
-        y = lt.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k)
-        _poisoned_zeros_like_check(y)
+        poisoned = torch.full((m, n), float("nan"))
+        y = lt.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k, out=poisoned)
+        assert y is poisoned
+        _assert_all_written(y)
         assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
 
 
@@ -97,5 +102,5 @@ def test_dispatch_by_batch_size(fmt, monkeypatch):
 def test_dequantize_kernel_matches_reference(fmt):
     gen = torch.Generator().manual_seed(11)
     tensors = quantize(torch.randn(40, 192, generator=gen), fmt)
-    w = lt.lowbit_dequantize(tensors, fmt, torch.float32)
+    w = lt.lowbit_dequantize(tensors, fmt, torch.float32)  # fresh tensor; equality catches unwritten slots
     assert torch.equal(w, dequantize(tensors, fmt))

@@ -221,6 +221,21 @@ def _quant_block(tensors: dict[str, torch.Tensor], fmt: str, k: int) -> int:
     return qb
 
 
+def _output(m: int, n: int, x: torch.Tensor, split_k: int, out: torch.Tensor | None) -> torch.Tensor:
+    """Split-K accumulates into a zeroed fp32 buffer; otherwise write ``out`` (or a new tensor)."""
+    if split_k > 1:
+        return torch.zeros((m, n), device=x.device, dtype=torch.float32)
+    return out if out is not None else torch.empty((m, n), device=x.device, dtype=x.dtype)
+
+
+def _finish(y: torch.Tensor, dtype: torch.dtype, split_k: int, out: torch.Tensor | None) -> torch.Tensor:
+    if split_k == 1:
+        return y
+    if out is None:
+        return y.to(dtype)
+    return out.copy_(y)
+
+
 def _pick_block_k(k: int, want: int) -> int:
     bk = want
     while k % bk:
@@ -229,7 +244,7 @@ def _pick_block_k(k: int, want: int) -> int:
 
 
 def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
-                num_stages=None):
+                num_stages=None, out=None):
     fmt = canonical_name(fmt)
     m, k = x.shape
     q, q2, s, mins = _operands(tensors, fmt)
@@ -241,8 +256,7 @@ def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, n
     BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
     out_dtype = x.dtype
-    y = torch.zeros((m, n), device=x.device, dtype=torch.float32) if SPLIT_K > 1 else \
-        torch.empty((m, n), device=x.device, dtype=out_dtype)
+    y = _output(m, n, x, SPLIT_K, out)
     grid = (triton.cdiv(n, BN), m, SPLIT_K)
     _lowbit_gemv_kernel[grid](
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
@@ -251,11 +265,11 @@ def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, n
         QB=_quant_block(tensors, fmt, k),
         num_warps=num_warps or cfg["num_warps"], num_stages=num_stages or cfg["num_stages"],
     )
-    return y.to(out_dtype) if SPLIT_K > 1 else y
+    return _finish(y, out_dtype, SPLIT_K, out)
 
 
 def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_K=None,
-                num_warps=None, num_stages=None, GROUP_M=8):
+                num_warps=None, num_stages=None, GROUP_M=8, out=None):
     fmt = canonical_name(fmt)
     m, k = x.shape
     q, q2, s, mins = _operands(tensors, fmt)
@@ -265,8 +279,7 @@ def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_
     BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
     out_dtype = x.dtype
-    y = torch.zeros((m, n), device=x.device, dtype=torch.float32) if SPLIT_K > 1 else \
-        torch.empty((m, n), device=x.device, dtype=out_dtype)
+    y = _output(m, n, x, SPLIT_K, out)
     grid = (triton.cdiv(m, BM) * triton.cdiv(n, BN), SPLIT_K)
     _lowbit_gemm_kernel[grid](
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
@@ -275,7 +288,7 @@ def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_
         GROUP_M=GROUP_M, QB=_quant_block(tensors, fmt, k), num_warps=num_warps or cfg["num_warps"],
         num_stages=num_stages or cfg["num_stages"],
     )
-    return y.to(out_dtype) if SPLIT_K > 1 else y
+    return _finish(y, out_dtype, SPLIT_K, out)
 
 
 def _num_sms(device: torch.device) -> int:
