@@ -120,3 +120,19 @@ def test_vllm_version_range():
             check_vllm_version(bad)
     with pytest.raises(UnsupportedVllmVersion, match="not installed"):
         check_vllm_version(None)
+
+
+def test_vllm_cli_accepts_ipex_llm_flags(monkeypatch):
+    """`vllm serve ... --device xpu --load-in-low-bit sym_int4` parses on the plugin's platform."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    # Registered first so teardown restores the original (unset) values the actions overwrite.
+    monkeypatch.setenv("IPEX_PLUGIN_LOW_BIT", "")
+    monkeypatch.setenv("IPEX_PLUGIN_DEVICE", "")
+    parser = AsyncEngineArgs.add_cli_args(FlexibleArgumentParser())
+    parser.parse_args(["--model", "m", "--device", "xpu", "--load-in-low-bit", "sym_int4"])
+    assert os.environ["IPEX_PLUGIN_LOW_BIT"] == "sym_int4"
+    assert os.environ["IPEX_PLUGIN_DEVICE"] == "xpu"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--model", "m", "--load-in-low-bit", "int3"])
