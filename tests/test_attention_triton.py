@@ -9,29 +9,20 @@ fresh prefill; random block tables; NaN-poisoned caches and outputs), head sizes
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
 
-_previous = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-try:
-    from vllm_ipex_plugin.kernels import attention_triton as at
-finally:
-    if _previous is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _previous
+from tests.triton_interpreter import import_interpreted, interpreter_env  # noqa: F401
+
+at = import_interpreted("vllm_ipex_plugin.kernels.attention_triton")
 
 from vllm_ipex_plugin.kernels import attention_reference as ref  # noqa: E402
 
 ATOL = 2e-5
 
 
-@pytest.fixture(autouse=True)
-def triton_interpreter(monkeypatch):
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
+pytestmark = pytest.mark.usefixtures("interpreter_env")
 
 
 def _batch(block_size, num_kv, head, requests, gen):

@@ -10,31 +10,19 @@ checked in benchmarks/lowbit_gemm.py with bound 2e-3).
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-_previous = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"  # decided when the kernels are decorated
-try:
-    from vllm_ipex_plugin.kernels import lowbit_triton as lt
-finally:
-    # Do not leak the interpreter into vLLM's processes spawned by other tests.
-    if _previous is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _previous
+from tests.triton_interpreter import import_interpreted, interpreter_env  # noqa: F401
+
+lt = import_interpreted("vllm_ipex_plugin.kernels.lowbit_triton")
 
 from vllm_ipex_plugin.kernels.lowbit_reference import dequantize, quantize  # noqa: E402
 
 REL_BOUND = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def triton_interpreter(monkeypatch):
-    """Triton also reads TRITON_INTERPRET at launch; set it only while these tests run."""
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
+pytestmark = pytest.mark.usefixtures("interpreter_env")
 FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
 
 
