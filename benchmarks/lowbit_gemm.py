@@ -26,7 +26,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vllm_ipex_plugin.kernels import lowbit_triton as lt  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit_reference import dequantize, quantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_quantize_triton import lowbit_quantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_reference import dequantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_reference import quantize as torch_quantize  # noqa: E402
+
+
+def quantize(w, fmt):
+    """Device layout for the kernels (Triton quantize kernel + pack) and the storage layout for the reference."""
+    stored = lowbit_quantize(w, fmt)
+    return lt.pack_for_kernels(stored, fmt), stored
 
 COPY_BW = 3.0e12  # measured H100 device copy rate (shared/reference/perf-anchors.md)
 L2_BYTES = 50 * 2**20
@@ -77,10 +85,10 @@ def copies_for(nbytes: int) -> int:
 
 def check(fmt, k, n, m, gen) -> float:
     w = torch.randn(n, k, device="cuda", generator=gen)
-    t = quantize(w, fmt)
+    t, stored = quantize(w, fmt)
     x = torch.randn(m, k, device="cuda", generator=gen).half()
     y = lt.lowbit_matmul(x, t, fmt)
-    ref = x.double() @ dequantize(t, fmt).double().T
+    ref = x.double() @ dequantize(stored, fmt).double().T
     err = ((y.double() - ref).norm() / ref.norm()).item()
     assert torch.isfinite(y).all()
     return err
@@ -97,10 +105,11 @@ def check_converted_g32(gen):
         s = (torch.rand(k // 32, n, device="cuda", generator=gen) * 0.01).half()
         t, _ = to_asym_int4("gptq", {"qweight": pack_int32(q.T.contiguous(), 4, 0), "qzeros": pack_int32(z - 1, 4, 1),
                                      "scales": s, "g_idx": (torch.arange(k, device="cuda") // 32).int()}, 32)
+        packed = lt.pack_for_kernels(t, "asym_int4")
         for m in (1, 16, 300):
             x = torch.randn(m, k, device="cuda", generator=gen).half()
             ref = x.double() @ dequantize(t, "asym_int4").double().T
-            y = lt.lowbit_matmul(x, t, "asym_int4")
+            y = lt.lowbit_matmul(x, packed, "asym_int4")
             err = ((y.double() - ref).norm() / ref.norm()).item()
             assert err < REL_BOUND, f"g32 asym_int4 K={k} M={m}: {err:.2e}"
             out.append(("asym_int4-g32", k, n, m, err))
@@ -109,7 +118,7 @@ def check_converted_g32(gen):
 
 def bench_case(fmt, k, n, m, gen, fp16_cache):
     w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
-    t0 = quantize(w, fmt)
+    t0, _ = quantize(w, fmt)
     nbytes = weight_bytes(t0)
     reps = copies_for(nbytes)
     sets = [t0] + [{key: v.clone() for key, v in t0.items()} for _ in range(reps - 1)]
@@ -141,54 +150,6 @@ def bench_case(fmt, k, n, m, gen, fp16_cache):
     }
 
 
-def sweep(gen):
-    """Config sweep for sym_int4 / fp8_e4m3 at M = 1 (GEMV) and M = 16, 64 (GEMM); best per case."""
-    out = []
-    for fmt in ("sym_int4", "fp8_e4m3"):
-        for k, n in [(4096, 4096), (4096, 14336), (14336, 4096)]:
-            w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
-            t0 = quantize(w, fmt)
-            sets = [t0] + [{a: b.clone() for a, b in t0.items()} for _ in range(copies_for(weight_bytes(t0)) - 1)]
-            x1 = torch.randn(1, k, device="cuda", generator=gen).half()
-            best = None
-            for bn in lt.GEMV_SAFE_ROWS:
-                for bk in (512, 1024, 2048):
-                    for split in (1, 2):
-                        for warps in (4, 8):
-                            if bn * bk > 16384:
-                                continue
-                            cfg = dict(BN=bn, BK=bk, SPLIT_K=split, num_warps=warps, num_stages=2)
-                            try:
-                                t = time_sets(functools.partial(lt.lowbit_gemv, x1, fmt=fmt, **cfg), sets)
-                            except Exception:
-                                continue
-                            if best is None or t < best[0]:
-                                best = (t, cfg)
-            out.append({"fmt": fmt, "K": k, "N": n, "M": 1, "us": best[0] * 1e6, "cfg": best[1]})
-            for m in (16, 64):
-                xm = torch.randn(m, k, device="cuda", generator=gen).half()
-                best = None
-                for bm in (16, 64):
-                    if bm > max(16, m):
-                        continue
-                    for bn in (64, 128):
-                        for bk in (128, 256):
-                            for split in (1, 2, 4):
-                                for warps, stages in ((4, 3), (8, 3)):
-                                    cfg = dict(BM=bm, BN=bn, BK=bk, SPLIT_K=split, num_warps=warps,
-                                               num_stages=stages)
-                                    try:
-                                        t = time_sets(functools.partial(lt.lowbit_gemm, xm, fmt=fmt, **cfg), sets)
-                                    except Exception:
-                                        continue
-                                    if best is None or t < best[0]:
-                                        best = (t, cfg)
-                out.append({"fmt": fmt, "K": k, "N": n, "M": m, "us": best[0] * 1e6, "cfg": best[1]})
-            for r in out[-3:]:
-                print("sweep", json.dumps(r), flush=True)
-    return out
-
-
 def decode_step(fmt, m, gen):
     """Linear layers of 32 Llama-3-8B decoder layers (qkv, o, gate_up, down) at batch m."""
     shapes = [(4096, 6144), (4096, 4096), (4096, 28672), (14336, 4096)]
@@ -200,7 +161,7 @@ def decode_step(fmt, m, gen):
     for k, n in shapes:
         w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
         ws[(k, n)] = [w.half().clone() for _ in range(4)]
-        q = quantize(w, fmt)
+        q, _ = quantize(w, fmt)
         qs[(k, n)] = [{a: b.clone() for a, b in q.items()} for _ in range(4)]
     xs = {k: torch.randn(m, k, device="cuda", generator=gen).half() for k, _ in shapes}
     ours = [lambda k=k, n=n, i=i: lt.lowbit_matmul(xs[k], qs[(k, n)][i % 4], fmt) for i, (k, n) in enumerate(layers)]
@@ -211,14 +172,22 @@ def decode_step(fmt, m, gen):
 
 
 def quantize_throughput(fmt, gen):
-    """Seconds to quantize 16 GB of fp16 weights on the device (extrapolated from 2 GB)."""
+    """Seconds to quantize 16 GB of fp16 weights on the device (extrapolated from 2 GiB):
+    the Triton kernel vs the same quantizer as torch ops; also checks they agree."""
     w = (torch.randn(16384, 65536, device="cuda", generator=gen) * 0.02).half()  # 2 GiB
-    quantize(w[:64], fmt)
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    quantize(w, fmt)
-    torch.cuda.synchronize()
-    return (time.perf_counter() - start) * (16e9 / (w.numel() * 2))
+    out = {}
+    for name, fn in (("triton", lowbit_quantize), ("torch", torch_quantize)):
+        fn(w[:64], fmt)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = fn(w, fmt)
+        torch.cuda.synchronize()
+        out[name] = (time.perf_counter() - start) * (16e9 / (w.numel() * 2))
+        out[name + "_result"] = result
+    ref, got = out.pop("torch_result"), out.pop("triton_result")
+    out["differing_codes"] = sum(int((got[key] != ref[key]).sum()) for key in ref if not ref[key].is_floating_point())
+    out["differing_scales"] = sum(int((got[key] != ref[key]).sum()) for key in ref if ref[key].is_floating_point())
+    return out
 
 
 def main() -> None:
@@ -226,7 +195,6 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="two shapes, M in {1, 16, 256}")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--formats", default=",".join(FORMATS))
-    ap.add_argument("--sweep", action="store_true", help="only the config sweep")
     args = ap.parse_args()
     formats = args.formats.split(",")
     shapes = SHAPES[:2] if args.quick else SHAPES
@@ -234,14 +202,6 @@ def main() -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
     card = torch.cuda.get_device_name()
     print(f"card: {card}; torch {torch.__version__}; triton {__import__('triton').__version__}")
-    if args.sweep:
-        result = sweep(gen)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1))
-        for r in result:
-            print(r)
-        return
-
     errors = []
     for fmt in formats:
         for k, n in [(4096, 4096), (14336, 4096)]:
@@ -258,7 +218,7 @@ def main() -> None:
             for m in ms:
                 rows.append(bench_case(fmt, k, n, m, gen, fp16_cache))
     steps = [decode_step(fmt, m, gen) for fmt in ("sym_int4", "fp8_e4m3") for m in (1, 16, 64)]
-    quant = {fmt: quantize_throughput(fmt, gen) for fmt in ("sym_int4", "asym_int4", "fp8_e4m3", "fp6")}
+    quant = {fmt: quantize_throughput(fmt, gen) for fmt in FORMATS}
     if args.json:
         args.json.write_text(json.dumps({"card": card, "gemm": rows, "decode": steps, "quant_16GB_s": quant,
                                          "errors": errors}, indent=1))
@@ -272,8 +232,10 @@ def main() -> None:
     print("\ndecode step, linear layers of 32 Llama-3-8B layers")
     for s in steps:
         print(f"{s['fmt']:10} batch {s['M']:>3}: {s['ms']:.3f} ms vs fp16 {s['fp16_ms']:.3f} ms = {s['speedup']:.2f}x")
-    print("\nquantize 16 GB of fp16 weights on the device: " +
-          ", ".join(f"{k} {v:.2f} s" for k, v in quant.items()))
+    print("\nquantize 16 GB of fp16 weights on the device (Triton kernel vs torch ops; differing outputs)")
+    for fmt, q in quant.items():
+        print(f"{fmt:10} triton {q['triton']:6.2f} s  torch {q['torch']:6.2f} s  "
+              f"codes differing {q['differing_codes']}  scales differing {q['differing_scales']}")
 
 
 if __name__ == "__main__":

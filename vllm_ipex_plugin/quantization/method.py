@@ -18,7 +18,7 @@ from vllm.model_executor.utils import set_weight_attrs
 
 from vllm_ipex_plugin.kernels.lowbit_formats import BLOCK, get_format
 from vllm_ipex_plugin.log import get_logger
-from vllm_ipex_plugin.quantization.dispatch import lowbit_linear, quantize_weight
+from vllm_ipex_plugin.quantization.dispatch import lowbit_linear, prepare_for_device, quantize_weight
 
 logger = get_logger(__name__)
 
@@ -65,8 +65,11 @@ class IpexLowBitLinearMethod(LinearMethodBase):
     def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
         fmt = layer.ipex_low_bit_format
         if self.quant_config.prequantized and get_format(fmt).quantized and layer.ipex_low_bit_active:
+            stored = {}
             for name in get_format(fmt).tensor_shapes(1, BLOCK):
-                _as_buffer(layer, name)
+                stored[name] = getattr(layer, name).data
+                delattr(layer, name)
+            _register(layer, prepare_for_device(stored, fmt, next(iter(stored.values())).device))
             return
         weight = layer.weight
         if not layer.ipex_low_bit_active:
@@ -79,11 +82,10 @@ class IpexLowBitLinearMethod(LinearMethodBase):
             )
             return
         start = time.perf_counter()
-        packed = quantize_weight(weight.data, fmt)
+        packed = prepare_for_device(quantize_weight(weight.data, fmt), fmt, weight.device)
         before = weight.numel() * weight.element_size()
         del layer.weight  # free the 16-bit copy before the next layer quantizes
-        for name, tensor in packed.items():
-            layer.register_buffer(name, tensor, persistent=False)
+        _register(layer, packed)
         _stats["layers"] += 1
         _stats["seconds"] += time.perf_counter() - start
         _stats["bytes_before"] += before
@@ -101,15 +103,15 @@ class IpexLowBitLinearMethod(LinearMethodBase):
     def apply(self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None):
         if not layer.ipex_low_bit_active:
             return torch.nn.functional.linear(x, layer.weight.to(x.dtype), bias)
-        fmt = layer.ipex_low_bit_format
-        tensors = {name: getattr(layer, name) for name in get_format(fmt).tensor_shapes(1, BLOCK)}
-        return lowbit_linear(x, tensors, fmt, bias)
+        tensors = {name: getattr(layer, name) for name in layer.ipex_low_bit_tensors}
+        return lowbit_linear(x, tensors, layer.ipex_low_bit_format, bias)
 
 
-def _as_buffer(layer: torch.nn.Module, name: str) -> None:
-    tensor = getattr(layer, name).data
-    delattr(layer, name)
-    layer.register_buffer(name, tensor, persistent=False)
+def _register(layer: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """The quantized tensors become plain buffers (no loader attributes left behind)."""
+    for name, tensor in tensors.items():
+        layer.register_buffer(name, tensor, persistent=False)
+    layer.ipex_low_bit_tensors = tuple(tensors)
 
 
 def _checked_loader(loader, tensor_name: str, dtype: torch.dtype, exact: bool):

@@ -1,0 +1,122 @@
+"""Tune the low-bit kernels' launch configurations on this device and cache them.
+
+    python -m vllm_ipex_plugin.kernels.lowbit_tune --formats sym_int4 \\
+        --shapes 4096x6144,4096x4096,4096x28672,14336x4096 --m 1,16,32,64,128
+
+Shapes are ``K x N`` (input x output, per tensor-parallel shard). Every candidate is run
+on fresh random weights, checked against a float32 dequantize-and-matmul (relative error
+below ``REL_BOUND``; a config that computes a wrong result is dropped, whatever its
+speed), then timed with ``triton.testing.do_bench`` (which flushes the cache between
+runs). The fastest correct config is written to the cache that ``lowbit_tuning`` reads.
+Needs torch + Triton on an XPU or CUDA device; no vLLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+import triton
+
+from vllm_ipex_plugin.kernels import lowbit_reference, lowbit_triton, lowbit_tuning
+
+REL_BOUND = 2e-3
+
+
+def gemv_candidates():
+    for bn, bk, split, warps in itertools.product((1, 2, 4, 8), (512, 1024, 2048), (1, 2, 4), (4, 8)):
+        if bn * bk <= 8192:
+            yield {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
+
+
+def gemm_candidates(m_bucket: int):
+    for bm, bn, bk, split, (warps, stages) in itertools.product(
+        (16, 32, 64), (64, 128), (128, 256), (1, 2, 4), ((4, 3), (8, 3))
+    ):
+        if bm <= max(16, m_bucket) and bm * bn <= 8192:
+            yield {"BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": stages}
+
+
+def _problem(fmt: str, m: int, n: int, k: int, device: torch.device, seed: int = 0):
+    gen = torch.Generator(device=device).manual_seed(seed)
+    w = torch.randn(n, k, device=device, generator=gen) * 0.02
+    stored = lowbit_reference.quantize(w, fmt)
+    x = torch.randn(m, k, device=device, generator=gen).half()
+    ref = x.float() @ lowbit_reference.dequantize(stored, fmt).T
+    return x, lowbit_triton.pack_for_kernels(stored, fmt), ref
+
+
+def _time_ms(fn) -> float:
+    return triton.testing.do_bench(fn, warmup=5, rep=20, return_mode="median")
+
+
+def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device, log=None) -> dict:
+    """Fastest correct config for one case; raises if no candidate is correct."""
+    x, tensors, ref = _problem(fmt, m, n, k, device)
+    launch = lowbit_triton.lowbit_gemv if kernel == "gemv" else lowbit_triton.lowbit_gemm
+    candidates = gemv_candidates() if kernel == "gemv" else gemm_candidates(lowbit_tuning.m_bucket(kernel, m))
+    best, wrong = None, 0
+    for cfg in candidates:
+        call = functools.partial(launch, x, tensors, fmt, **cfg)
+        try:
+            y = call()
+        except Exception:  # out of resources for this tile shape on this device
+            continue
+        err = ((y.float() - ref).norm() / ref.norm()).item()
+        if not err < REL_BOUND:
+            wrong += 1
+            if log:
+                log(f"  wrong result ({err:.1e}) with {cfg}: dropped")
+            continue
+        ms = _time_ms(call)
+        if best is None or ms < best[0]:
+            best = (ms, cfg)
+    if best is None:
+        raise RuntimeError(f"no correct {kernel} config for {fmt} M={m} N={n} K={k}")
+    if log:
+        log(f"{kernel} {fmt} M={m} K={k} N={n}: {best[0] * 1e3:.1f} us with {best[1]} ({wrong} wrong configs)")
+    return dict(best[1], us=round(best[0] * 1e3, 2))
+
+
+def tune_and_save(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
+    key = lowbit_tuning.entry_key(kernel, fmt, m, n, k)
+    cfg = tune_one(kernel, fmt, m, n, k, device)
+    lowbit_tuning.save_entries(device, {key: cfg})
+    return {key: cfg}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--formats", default="sym_int4")
+    ap.add_argument("--shapes", required=True, help="KxN,KxN,... (input x output per shard)")
+    ap.add_argument("--m", default="1,16,32,64,128", help="batch sizes (1 = GEMV, others GEMM buckets)")
+    ap.add_argument("--output", help="cache file to write (default: the user cache of this device)")
+    args = ap.parse_args(argv)
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif hasattr(torch, "xpu") and torch.xpu.is_available():
+        device = torch.device("xpu")
+    else:
+        print("lowbit_tune: no XPU or CUDA device; nothing to tune.", file=sys.stderr)
+        return 2
+    output = Path(args.output) if args.output else None
+    count = 0
+    for fmt in args.formats.split(","):
+        fmt = lowbit_triton.canonical_name(fmt)
+        for shape in args.shapes.split(","):
+            k, n = (int(v) for v in shape.lower().split("x"))
+            for m in (int(v) for v in args.m.split(",")):
+                kernel = "gemv" if m <= lowbit_triton.GEMV_MAX_M else "gemm"
+                cfg = tune_one(kernel, fmt, m, n, k, device, log=lambda line: print(line, flush=True))
+                path = lowbit_tuning.save_entries(device, {lowbit_tuning.entry_key(kernel, fmt, m, n, k): cfg}, output)
+                count += 1
+    print(f"wrote {count} configs for {lowbit_tuning.device_name(device)} to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Launch configurations of the low-bit kernels: tuned per device and shape, cached on disk.
+
+Why a table and not ``triton.autotune``: autotuning at every start costs minutes on a
+large model (every shape x every batch bucket) and re-times on each process of a
+tensor-parallel group. Here a configuration is tuned once per (device name, Triton
+version, kernel, format, batch bucket, K, N) by ``python -m vllm_ipex_plugin.kernels.lowbit_tune``
+(or on first use with ``IPEX_PLUGIN_LOWBIT_AUTOTUNE=1``), checked for correctness on the
+device, and stored as JSON. Lookup order: the user cache
+(``$IPEX_PLUGIN_CACHE/tuning`` or ``~/.cache/vllm_ipex_plugin/tuning``), then tables
+shipped in ``kernels/tuned/``, then the heuristics below. Entries from another Triton
+version are ignored: a configuration that compiled correctly under one version is not
+trusted under another (Triton 3.6 miscompiled some GEMV tiles on the H100).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+import triton
+
+AUTOTUNE_ENV = "IPEX_PLUGIN_LOWBIT_AUTOTUNE"
+CACHE_ENV = "IPEX_PLUGIN_CACHE"
+SHIPPED_DIR = Path(__file__).with_name("tuned")
+GEMM_BUCKETS = (16, 32, 64, 128, 256)
+DENSE_MIN_M = 129  # default: from here on, dequantize once + dense matmul
+DENSE_ONLY = {"nf4"}  # codebook gathers stall the dot main loop: dense for every M > 1
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "xpu":
+        return torch.xpu.get_device_name(device)
+    return device.type
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+
+
+def user_cache_path(device: torch.device) -> Path:
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "vllm_ipex_plugin")
+    return Path(root) / "tuning" / f"{_slug(device_name(device))}.json"
+
+
+def m_bucket(kernel: str, m: int) -> int:
+    if kernel == "gemv":
+        return m
+    return next((b for b in GEMM_BUCKETS if m <= b), GEMM_BUCKETS[-1])
+
+
+def entry_key(kernel: str, fmt: str, m: int, n: int, k: int) -> str:
+    return f"{kernel}|{fmt}|m{m_bucket(kernel, m)}|k{k}|n{n}"
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if data.get("triton") != triton.__version__:
+        return {}
+    return data.get("configs", {})
+
+
+@functools.cache
+def _table(slug: str, user_path: str) -> dict:
+    table = _read(SHIPPED_DIR / f"{slug}.json")
+    table.update(_read(Path(user_path)))
+    return table
+
+
+def tuned_table(device: torch.device) -> dict:
+    return _table(_slug(device_name(device)), str(user_cache_path(device)))
+
+
+def save_entries(device: torch.device, entries: dict, path: Path | None = None) -> Path:
+    """Merge ``entries`` into the device's cache file (the user cache unless ``path``)."""
+    path = path or user_cache_path(device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    configs = _read(path)
+    configs.update(entries)
+    payload = {"device": device_name(device), "triton": triton.__version__, "configs": configs}
+    path.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    _table.cache_clear()
+    return path
+
+
+def _num_sms(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    if device.type == "xpu":
+        return getattr(torch.xpu.get_device_properties(device), "gpu_subslice_count", 64)
+    return 64
+
+
+def heuristic_config(kernel: str, m: int, n: int, k: int, device: torch.device) -> dict:
+    """Starting points from the H100 sweeps (BENCHMARKS.md), used when nothing is tuned."""
+    sms = _num_sms(device)
+    if kernel == "gemv":
+        bn, bk = 4, 1024
+        split = 1
+        while (n // bn) * split < 4 * sms and k // (split * 2) >= 2 * bk:
+            split *= 2
+        return {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 4, "num_stages": 2}
+    bm = 16 if m <= 16 else 32 if m <= 32 else 64
+    bn, bk = 64, 256
+    tiles = triton.cdiv(m, bm) * triton.cdiv(n, bn)
+    split = 1
+    while tiles * split < sms and split < 4 and k // (split * 2) >= 2 * bk:
+        split *= 2
+    return {"BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 4, "num_stages": 3}
+
+
+def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
+    key = entry_key(kernel, fmt, m, n, k)
+    table = tuned_table(device) if device.type != "cpu" else {}
+    if key in table:
+        return table[key]
+    if device.type != "cpu" and os.environ.get(AUTOTUNE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        from vllm_ipex_plugin.kernels.lowbit_tune import tune_and_save
+
+        return tune_and_save(kernel, fmt, m, n, k, device)[key]
+    return heuristic_config(kernel, m, n, k, device)
+
+
+def dense_min_m(fmt: str, device: torch.device) -> int:
+    if fmt in DENSE_ONLY:
+        return 2
+    table = tuned_table(device) if device.type != "cpu" else {}
+    return int(table.get(f"dense_min_m|{fmt}", DENSE_MIN_M))
