@@ -12,7 +12,6 @@ torch.nn.functional.scaled_dot_product_attention on the same card. Needs torch +
 from __future__ import annotations
 
 import functools
-import statistics
 import sys
 from pathlib import Path
 
@@ -22,26 +21,14 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vllm_ipex_plugin.kernels import attention_triton as at  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_tune import graph_time  # noqa: E402
 
 COPY_BW = 3.0e12
 
 
 def timed(fn, reps: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        graph.replay()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / 1e3)
-    return statistics.median(times)
+    """Median seconds of one call of ``fn`` replayed in a CUDA graph."""
+    return graph_time([fn], reps=reps)
 
 
 def make_batch(batch, ctx, q_len, heads, kv_heads, d, block_size, dtype, gen):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,12 +28,12 @@ from vllm_ipex_plugin.kernels import lowbit_triton as lt  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_quantize_triton import lowbit_quantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_reference import dequantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_reference import quantize as torch_quantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_tune import graph_time  # noqa: E402
 
 
 def quantize(w, fmt):
-    """Device layout for the kernels (Triton quantize kernel + pack) and the storage layout for the reference."""
-    stored = lowbit_quantize(w, fmt)
-    return lt.pack_for_kernels(stored, fmt), stored
+    """The Triton quantize kernel's tensors (what quantize-on-load stores on a GPU)."""
+    return lowbit_quantize(w, fmt)
 
 COPY_BW = 3.0e12  # measured H100 device copy rate (shared/reference/perf-anchors.md)
 L2_BYTES = 50 * 2**20
@@ -42,33 +41,6 @@ REL_BOUND = 2e-3
 FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256)]  # (K, N)
 MS = [1, 16, 64, 256, 1024]
-
-
-def graph_time(fns, reps: int = 20) -> float:
-    """Median seconds per call of ``fns`` (a rotation) replayed in one CUDA graph."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for f in fns:
-            f()
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for f in fns:
-            f()
-    for _ in range(3):
-        graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / len(fns))
-    return statistics.median(times)
 
 
 def time_sets(call, sets, reps: int = 5) -> float:
@@ -85,10 +57,10 @@ def copies_for(nbytes: int) -> int:
 
 def check(fmt, k, n, m, gen) -> float:
     w = torch.randn(n, k, device="cuda", generator=gen)
-    t, stored = quantize(w, fmt)
+    t = quantize(w, fmt)
     x = torch.randn(m, k, device="cuda", generator=gen).half()
     y = lt.lowbit_matmul(x, t, fmt)
-    ref = x.double() @ dequantize(stored, fmt).double().T
+    ref = x.double() @ dequantize(t, fmt).double().T
     err = ((y.double() - ref).norm() / ref.norm()).item()
     assert torch.isfinite(y).all()
     return err
@@ -105,11 +77,10 @@ def check_converted_g32(gen):
         s = (torch.rand(k // 32, n, device="cuda", generator=gen) * 0.01).half()
         t, _ = to_asym_int4("gptq", {"qweight": pack_int32(q.T.contiguous(), 4, 0), "qzeros": pack_int32(z - 1, 4, 1),
                                      "scales": s, "g_idx": (torch.arange(k, device="cuda") // 32).int()}, 32)
-        packed = lt.pack_for_kernels(t, "asym_int4")
         for m in (1, 16, 300):
             x = torch.randn(m, k, device="cuda", generator=gen).half()
             ref = x.double() @ dequantize(t, "asym_int4").double().T
-            y = lt.lowbit_matmul(x, packed, "asym_int4")
+            y = lt.lowbit_matmul(x, t, "asym_int4")
             err = ((y.double() - ref).norm() / ref.norm()).item()
             assert err < REL_BOUND, f"g32 asym_int4 K={k} M={m}: {err:.2e}"
             out.append(("asym_int4-g32", k, n, m, err))
@@ -118,7 +89,7 @@ def check_converted_g32(gen):
 
 def bench_case(fmt, k, n, m, gen, fp16_cache):
     w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
-    t0, _ = quantize(w, fmt)
+    t0 = quantize(w, fmt)
     nbytes = weight_bytes(t0)
     reps = copies_for(nbytes)
     sets = [t0] + [{key: v.clone() for key, v in t0.items()} for _ in range(reps - 1)]
@@ -161,7 +132,7 @@ def decode_step(fmt, m, gen):
     for k, n in shapes:
         w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
         ws[(k, n)] = [w.half().clone() for _ in range(4)]
-        q, _ = quantize(w, fmt)
+        q = quantize(w, fmt)
         qs[(k, n)] = [{a: b.clone() for a, b in q.items()} for _ in range(4)]
     xs = {k: torch.randn(m, k, device="cuda", generator=gen).half() for k, _ in shapes}
     ours = [lambda k=k, n=n, i=i: lt.lowbit_matmul(xs[k], qs[(k, n)][i % 4], fmt) for i, (k, n) in enumerate(layers)]

@@ -52,8 +52,7 @@ def test_gemm_matches_reference(fmt, m, n, k):
     ref = _reference(x, tensors, fmt)
     for split_k in (1, 2):
         poisoned = torch.full((m, n), float("nan"))
-        packed = lt.pack_for_kernels(tensors, fmt)
-        y = lt.lowbit_gemm(x, packed, fmt, BM=16, BN=32, BK=128, SPLIT_K=split_k, out=poisoned)
+        y = lt.lowbit_gemm(x, tensors, fmt, BM=16, BN=32, BK=128, SPLIT_K=split_k, out=poisoned)
         assert y is poisoned
         _assert_all_written(y)
         assert y.shape == (m, n)
@@ -71,7 +70,8 @@ def test_gemv_matches_reference(fmt, m):
     ref = _reference(x, tensors, fmt, bias)
     for split_k, bk in ((1, 128), (2, 64)):
         poisoned = torch.full((m, n), float("nan"))
-        y = lt.lowbit_gemv(x, lt.pack_for_kernels(tensors, fmt), fmt, bias, BN=16, BK=bk, SPLIT_K=split_k, out=poisoned)
+        y = lt.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k,
+                           out=poisoned)
         assert y is poisoned
         _assert_all_written(y)
         assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
@@ -84,7 +84,7 @@ def test_dispatch_by_batch_size(fmt, monkeypatch):
     monkeypatch.setattr(lt.lowbit_tuning, "DENSE_MIN_M", 8)
     for m in (1, 4, 9):  # GEMV, Triton GEMM, dequantize + dense
         x = torch.randn(2, m, 128, generator=gen)  # 3-D input, flattened by the dispatch
-        y = lt.lowbit_matmul(x, lt.pack_for_kernels(tensors, fmt), fmt)
+        y = lt.lowbit_matmul(x, tensors, fmt)
         assert y.shape == (2, m, 64)
         assert _rel_err(y.reshape(-1, 64), _reference(x.reshape(-1, 128), tensors, fmt)) < REL_BOUND
 
@@ -94,7 +94,7 @@ def test_dequantize_kernel_matches_reference(fmt):
     gen = torch.Generator().manual_seed(11)
     tensors = quantize(torch.randn(40, 192, generator=gen), fmt)
     # a fresh tensor: exact equality also catches unwritten elements
-    w = lt.lowbit_dequantize(lt.pack_for_kernels(tensors, fmt), fmt, torch.float32)
+    w = lt.lowbit_dequantize(tensors, fmt, torch.float32)
     assert torch.equal(w, dequantize(tensors, fmt))
 
 
@@ -108,11 +108,10 @@ def test_asym_int4_with_32_column_blocks(m):
         "scales": (torch.rand(n, k // 32, generator=gen) * 0.1).half(),
         "mins": (torch.randn(n, k // 32, generator=gen) * 0.1).half(),
     }
-    packed = lt.pack_for_kernels(tensors, "asym_int4")
     x = torch.randn(m, k, generator=gen)
     ref = _reference(x, tensors, "asym_int4")
     for launch in (lt.lowbit_gemv, lt.lowbit_gemm):
-        y = launch(x, packed, "asym_int4", BN=16, BK=128, SPLIT_K=2, out=torch.full((m, n), float("nan")))
+        y = launch(x, tensors, "asym_int4", BN=16, BK=128, SPLIT_K=2, out=torch.full((m, n), float("nan")))
         _assert_all_written(y)
         assert _rel_err(y, ref) < REL_BOUND, launch.__name__
-    assert torch.equal(lt.lowbit_dequantize(packed, "asym_int4", torch.float32), dequantize(tensors, "asym_int4"))
+    assert torch.equal(lt.lowbit_dequantize(tensors, "asym_int4", torch.float32), dequantize(tensors, "asym_int4"))

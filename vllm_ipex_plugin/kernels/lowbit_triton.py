@@ -1,28 +1,20 @@
 """Triton weight-only matmul for every ``ipex_low_bit`` format: ``y = x @ dequant(W)^T``.
 
-One source for Intel's XPU Triton backend and for CUDA: plain loads, integer shifts and
-bit casts, ``tl.dot``; no inline assembly or vendor intrinsics.
+One source for Intel's XPU Triton backend and for CUDA: plain loads, integer unpacking
+and bit casts, ``tl.dot``; no inline assembly or vendor intrinsics. Layout: see
+``lowbit_reference`` (row-major payload, ``[N, K/64]`` scales). Decoding tricks:
 
-Device layout (``pack_for_kernels``, once at load): the codes of each quantization block
-(``QB`` = 64 columns, or 32 for asym_int4 converted from group-size-32 AWQ/GPTQ) are
-stored in 32-bit words, ``E`` codes per word (8 four-bit codes, 4 bytes), and permuted so
-that code ``i`` of word ``j`` is column ``j + i * QB / E`` of the block. Then for a fixed
-``i`` the words of a block cover ``QB / E`` *consecutive* columns, so each code position is
-one contiguous vector load of the activation and every decode is a shift and a mask of a
-word already in registers (no interleaving shuffles). fp6 keeps its top two bits in a
-second ``int16`` word per ``qweight`` word, same permutation.
+- fp8_e5m2 is the top byte of an fp16: ``bits << 8``.
+- fp8_e4m3 is an fp16 whose exponent field holds the 4-bit exponent: place
+  ``sign << 15 | (exp_mant << 7)`` and multiply by 2^8 (covers subnormals too).
+- fp6 (e3m2, bias 3) likewise: ``sign << 15 | exp << 10 | mant << 8`` times 2^12.
 
-Decoding: 4-bit and int8 codes become floats by OR-ing them into the mantissa of 2^23
-(exact, two ALU ops, no int->float conversion); e5m2 is the top byte of an fp16; e4m3 and
-e3m2 codes are placed into an fp16's exponent/mantissa fields (the 2^8 / 2^12 rebias is
-folded into the block scale, subnormals included).
-
-Three kernels share the decoder: a GEMV (M = 1; one reduction per program at the end,
-scales applied once per word), a ``tl.dot`` GEMM (one dot per code position), and a
-dequantize kernel for the large-M path. GEMV and GEMM split K across programs when the
-output has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer).
-Configurations come from ``lowbit_tuning`` (tuned per device and shape, cached on disk)
-or its heuristics.
+Three kernels share one tile decoder: a GEMV (M = 1; elementwise products reduced once
+per program), a ``tl.dot`` GEMM, and a dequantize kernel for the large-M path
+(dequantize once + dense matmul). GEMV and GEMM split K across programs when the output
+has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer); ``lowbit_matmul``
+picks the kernel by batch size. Launch configurations come from ``lowbit_tuning`` (tuned
+per device and shape, cached on disk) or its heuristics.
 """
 
 from __future__ import annotations
@@ -33,173 +25,114 @@ import triton.language as tl
 
 from vllm_ipex_plugin.kernels import lowbit_tuning
 from vllm_ipex_plugin.kernels.lowbit_formats import BLOCK, canonical_name
-from vllm_ipex_plugin.kernels.lowbit_reference import NF4_CODE, unpack_nibbles
+from vllm_ipex_plugin.kernels.lowbit_reference import NF4_CODE
 
 FMT_IDS = {"sym_int4": 0, "asym_int4": 1, "nf4": 2, "fp6": 3, "sym_int8": 4, "fp8_e4m3": 5, "fp8_e5m2": 6}
-PACKED = {"sym_int4", "asym_int4", "nf4", "fp6"}  # 4-bit words (fp6: its low nibbles)
-# Power-of-two rebias of the fp16 bit placement, folded into the block scale.
-SCALE_REBIAS = {"fp6": 4096.0, "fp8_e4m3": 256.0}
-MAGIC = 0x4B000000  # bits of 2^23: OR a code < 2^23 into the mantissa, subtract 2^23
+PACKED = {"sym_int4", "asym_int4", "nf4", "fp6"}  # two codes per byte (fp6: low nibbles)
 
 
-def codes_per_word(fmt: str) -> int:
-    return 8 if fmt in PACKED else 4
-
-
-# ----- device layout ------------------------------------------------------------------------
-def _permute_blocks(codes: torch.Tensor, qb: int, e: int) -> torch.Tensor:
-    """Column order ``g*qb + i*(qb/e) + j`` -> storage order ``g*qb + j*e + i``."""
-    n, k = codes.shape
-    return codes.reshape(n, k // qb, e, qb // e).transpose(2, 3).reshape(n, k)
-
-
-def _unpack_2bit(qhigh: torch.Tensor) -> torch.Tensor:
-    q = qhigh.long()
-    return torch.stack([(q >> (2 * i)) & 3 for i in range(4)], dim=-1).reshape(q.shape[0], -1)
-
-
-def _pack_2bit(codes: torch.Tensor) -> torch.Tensor:
-    c = codes.long()
-    packed = c[:, 0::4] | (c[:, 1::4] << 2) | (c[:, 2::4] << 4) | (c[:, 3::4] << 6)
-    return packed.to(torch.uint8)
-
-
-def quant_block(tensors: dict[str, torch.Tensor], k: int) -> int:
-    """Columns per scale: 64, or 32 for asym_int4 converted from group-size-32 AWQ/GPTQ."""
-    if "scales" not in tensors:
-        return BLOCK
-    qb = k // tensors["scales"].shape[1]
-    if qb not in (32, 64):
-        raise ValueError(f"{qb} columns per scale; the kernels take 32 or 64")
-    return qb
-
-
-def pack_for_kernels(tensors: dict[str, torch.Tensor], fmt: str) -> dict[str, torch.Tensor]:
-    """Storage layout (``lowbit_reference``) -> this module's device layout. Once per weight, at load."""
-    fmt = canonical_name(fmt)
-    q = tensors["qlow"] if fmt == "fp6" else tensors["qweight"]
-    k = q.shape[1] * (2 if fmt in PACKED else 1)
-    qb, e = quant_block(tensors, k), codes_per_word(fmt)
-    out = {name: t.contiguous() for name, t in tensors.items() if name in ("scales", "mins")}
-    if fmt in PACKED:
-        codes = _permute_blocks(unpack_nibbles(q), qb, e)
-        out["qweight"] = (codes[:, 0::2] | (codes[:, 1::2] << 4)).contiguous().view(torch.int32)
-        if fmt == "fp6":
-            out["qhigh"] = _pack_2bit(_permute_blocks(_unpack_2bit(tensors["qhigh"]), qb, e)).view(torch.int16)
-    else:
-        out["qweight"] = _permute_blocks(q.view(torch.uint8), qb, e).contiguous().view(torch.int32)
-    return out
-
-
-def _check_packed(tensors: dict[str, torch.Tensor]) -> None:
-    if tensors["qweight"].dtype != torch.int32:
-        raise ValueError("lowbit_triton kernels take the device layout: call pack_for_kernels(tensors, fmt) once")
-
-
-# ----- decoding -----------------------------------------------------------------------------
 @triton.jit
-def _load_words(q_ptr, q2_ptr, s_ptr, m_ptr, offs_n, n_mask, k0, K, stride_qn, stride_q2n, stride_sn,
-                FMT: tl.constexpr, BK: tl.constexpr, QB: tl.constexpr, E: tl.constexpr,
-                REBIAS: tl.constexpr):
-    """Words of rows ``offs_n``, columns ``k0 .. k0 + BK`` as ``[BN, G, QB/E]``; scales ``[BN, G, 1]``.
+def _decode_nibbles(q, s, m, code_ptr, FMT: tl.constexpr):
+    """4-bit codes (int32) -> fp32 weights; ``s``/``m`` broadcast per block."""
+    if FMT == 0:
+        w = (q.to(tl.float32) - 8.0) * s
+    elif FMT == 1:
+        w = q.to(tl.float32) * s + m
+    else:
+        w = tl.load(code_ptr + q) * s
+    return w
 
-    Blocks at or past ``K`` (the tail of the last tile) load as zero words and zero scales.
+
+@triton.jit
+def _decode_fp6(code, s):
+    bits = ((code & 0x20) << 10) | ((code & 0x1C) << 8) | ((code & 0x3) << 8)
+    return bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32) * (4096.0 * s)
+
+
+@triton.jit
+def _decode_bytes(b, s, FMT: tl.constexpr):
+    """8-bit codes (int32 from uint8 / int8 loads) -> fp32 weights."""
+    if FMT == 4:
+        w = b.to(tl.float32) * s
+    elif FMT == 5:
+        bits = ((b & 0x80) << 8) | ((b & 0x7F) << 7)
+        w = bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32) * (256.0 * s)
+    else:
+        w = (b << 8).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+    return w
+
+
+@triton.jit
+def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                      stride_qn, stride_q2n, stride_sn, FMT: tl.constexpr, BK: tl.constexpr,
+                      QB: tl.constexpr):
+    """The dequantized ``[BN, BK]`` fp32 tile of columns ``k0 .. k0 + BK``.
+
+    Loads are shaped ``[BN, groups, bytes per group]`` so each quantization block's scale
+    is loaded once and broadcast; packed codes are interleaved back with ``tl.join``.
+    ``QB`` is the quantization block: 64, or 32 for asym_int4 converted from g32 AWQ/GPTQ.
     """
     G: tl.constexpr = BK // QB
-    WPG: tl.constexpr = QB // E
+    g = tl.arange(0, G)
     rows = offs_n[:, None, None]
-    g = tl.arange(0, G)[None, :, None]
-    rmask = n_mask[:, None, None] & (k0 + g * QB < K)
-    word = k0 // E + g * WPG + tl.arange(0, WPG)[None, None, :]
-    qw = tl.load(q_ptr + rows * stride_qn + word, mask=rmask, other=0)
-    if FMT == 3:
-        hw = tl.load(q2_ptr + rows * stride_q2n + word, mask=rmask, other=0).to(tl.int32)
-    else:
-        hw = qw
-    sidx = rows * stride_sn + k0 // QB + g
-    if FMT == 6:
-        s = tl.full((1, 1, 1), 1.0, tl.float32)
-    else:
-        s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32) * REBIAS
-    if FMT == 1:
-        m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
-    else:
-        m = s
-    return qw, hw, s, m
-
-
-@triton.jit
-def _code_value(qw, hw, code_ptr, POS: tl.constexpr, FMT: tl.constexpr):
-    """Unscaled value of code ``POS`` of every word: ``weight = value * scale (+ min)``."""
+    rmask = n_mask[:, None, None]
+    sidx = rows * stride_sn + (k0 // QB + g)[None, :, None]
+    BN: tl.constexpr = offs_n.shape[0]
     if FMT <= 3:
-        nib = (qw >> (4 * POS)) & 0xF
-        if FMT == 0:
-            v = (nib | 0x4B000000).to(tl.float32, bitcast=True) - 8388616.0  # q - 8
-        elif FMT == 1:
-            v = (nib | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
-        elif FMT == 2:
-            v = tl.load(code_ptr + nib)
+        t = tl.arange(0, QB // 2)
+        col = (k0 // 2 + g[:, None] * (QB // 2) + t[None, :])[None, :, :]
+        qb = tl.load(q_ptr + rows * stride_qn + col, mask=rmask, other=0).to(tl.int32)
+        q = tl.join(qb & 0xF, (qb >> 4) & 0xF)  # [BN, G, 32, 2]: column 2t + i
+        s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)[:, :, :, None]
+        if FMT == 3:
+            h = tl.arange(0, 16)
+            hcol = (k0 // 4 + g[:, None] * 16 + h[None, :])[None, :, :]
+            qh = tl.load(q2_ptr + rows * stride_q2n + hcol, mask=rmask, other=0).to(tl.int32)
+            # byte j holds columns 4j + i at bits 2i: interleave to [BN, G, 16, 2, 2]
+            high = tl.join(tl.join(qh & 3, (qh >> 4) & 3), tl.join((qh >> 2) & 3, (qh >> 6) & 3))
+            high = tl.reshape(high, (BN, G, QB // 2, 2))
+            w = _decode_fp6(q | (high << 4), s)
         else:
-            code = nib | (((hw >> (2 * POS)) & 3) << 4)
-            bits = ((code & 0x20) << 10) | ((code & 0x1F) << 8)
-            v = bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+            if FMT == 1:
+                m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)[:, :, :, None]
+            else:
+                m = s
+            w = _decode_nibbles(q, s, m, code_ptr, FMT)
     else:
-        b = (qw >> (8 * POS)) & 0xFF
-        if FMT == 4:  # int8: flip the sign bit -> offset binary, then subtract the offset
-            v = ((b ^ 0x80) | 0x4B000000).to(tl.float32, bitcast=True) - 8388736.0
-        elif FMT == 5:
-            bits = ((b & 0x80) << 8) | ((b & 0x7F) << 7)
-            v = bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+        t = tl.arange(0, 64)
+        col = (k0 + g[:, None] * 64 + t[None, :])[None, :, :]
+        b = tl.load(q_ptr + rows * stride_qn + col, mask=rmask, other=0).to(tl.int32)
+        if FMT == 6:
+            s = 1.0
         else:
-            v = (b << 8).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
-    return v
+            s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+        w = _decode_bytes(b, s, FMT)
+    return tl.reshape(w, (BN, BK))
 
 
-@triton.jit
-def _k_range(K, BK: tl.constexpr, SPLIT_K: tl.constexpr):
-    pid_k = tl.program_id(2)
-    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
-    k_start = pid_k * k_span
-    return k_start, tl.minimum(K, k_start + k_span)
-
-
-# ----- kernels ------------------------------------------------------------------------------
 @triton.jit
 def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
-                        BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr, E: tl.constexpr,
-                        REBIAS: tl.constexpr):
+                        BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
     pid_n = tl.program_id(0)
     row = tl.program_id(1)
+    pid_k = tl.program_id(2)
     offs_n = pid_n * BN + tl.arange(0, BN)
     n_mask = offs_n < N
-    k_start, k_end = _k_range(K, BK, SPLIT_K)
-    G: tl.constexpr = BK // QB
-    WPG: tl.constexpr = QB // E
-    # column of code 0 of each word; code i is WPG columns further
-    xcol = tl.arange(0, G)[None, :, None] * QB + tl.arange(0, WPG)[None, None, :]
+    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
+    k_start = pid_k * k_span
+    k_end = tl.minimum(K, k_start + k_span)
     x_row = x_ptr + row * stride_xm
-    acc = tl.zeros((BN, G, WPG), dtype=tl.float32)
+    acc = tl.zeros((BN, BK), dtype=tl.float32)
     for k0 in range(k_start, k_end, BK):
-        qw, hw, s, m = _load_words(q_ptr, q2_ptr, s_ptr, m_ptr, offs_n, n_mask, k0, K, stride_qn, stride_q2n,
-                                   stride_sn, FMT, BK, QB, E, REBIAS)
-        part = tl.zeros((BN, G, WPG), dtype=tl.float32)
-        xsum = tl.zeros((1, G, WPG), dtype=tl.float32)
-        for i in tl.static_range(E):
-            xi = tl.load(x_row + k0 + xcol + i * WPG, mask=k0 + xcol < K, other=0.0).to(tl.float32)
-            part += _code_value(qw, hw, code_ptr, i, FMT) * xi
-            if FMT == 1:
-                xsum += xi
-        if FMT == 6:
-            acc += part
-        elif FMT == 1:
-            acc += part * s + xsum * m
-        else:
-            acc += part * s
-    out = tl.sum(tl.sum(acc, axis=2), axis=1)
+        w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+        x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
+        acc += w * x[None, :]
+    out = tl.sum(acc, axis=1)
     if HAS_BIAS:
-        if k_start == 0:
+        if pid_k == 0:
             out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
     y = y_ptr + row * stride_ym + offs_n
     if SPLIT_K == 1:
@@ -213,8 +146,9 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BM: tl.constexpr,
                         BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr,
-                        GROUP_M: tl.constexpr, QB: tl.constexpr, E: tl.constexpr, REBIAS: tl.constexpr):
+                        GROUP_M: tl.constexpr, QB: tl.constexpr):
     pid = tl.program_id(0)
+    pid_k = tl.program_id(1)
     num_m = tl.cdiv(M, BM)
     num_n = tl.cdiv(N, BN)
     group = GROUP_M * num_n
@@ -226,27 +160,18 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     offs_n = pid_n * BN + tl.arange(0, BN)
     m_mask = offs_m < M
     n_mask = offs_n < N
-    k_start, k_end = _k_range(K, BK, SPLIT_K)
-    WPG: tl.constexpr = QB // E
-    NW: tl.constexpr = BK // E
-    w_idx = tl.arange(0, NW)
-    xcol = (w_idx // WPG) * QB + w_idx % WPG  # column of code 0 of word w_idx of the tile
-    x_rows = x_ptr + offs_m[:, None] * stride_xm
+    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
+    k_start = pid_k * k_span
+    k_end = tl.minimum(K, k_start + k_span)
     acc = tl.zeros((BM, BN), dtype=tl.float32)
+    x_rows = x_ptr + offs_m[:, None] * stride_xm
     for k0 in range(k_start, k_end, BK):
-        qw, hw, s, m = _load_words(q_ptr, q2_ptr, s_ptr, m_ptr, offs_n, n_mask, k0, K, stride_qn, stride_q2n,
-                                   stride_sn, FMT, BK, QB, E, REBIAS)
-        for i in tl.static_range(E):
-            w = _code_value(qw, hw, code_ptr, i, FMT)
-            if FMT == 1:
-                w = w * s + m
-            elif FMT != 6:
-                w = w * s
-            x = tl.load(x_rows + (k0 + xcol + i * WPG)[None, :], mask=m_mask[:, None] & (k0 + xcol < K)[None, :],
-                        other=0.0)
-            acc = tl.dot(x, tl.trans(tl.reshape(w, (BN, NW)).to(x.dtype)), acc)
+        w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+        x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+        acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
     if HAS_BIAS:
-        if k_start == 0:
+        if pid_k == 0:
             acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)[None, :]
     y = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :]
     mask = m_mask[:, None] & n_mask[None, :]
@@ -259,28 +184,18 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
 @triton.jit
 def _lowbit_dequant_kernel(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, w_ptr, N, K,
                            stride_qn, stride_q2n, stride_sn, stride_wn,
-                           FMT: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, QB: tl.constexpr,
-                           E: tl.constexpr, REBIAS: tl.constexpr):
-    """Write the dequantized ``[N, K]`` weight (large M: dequantize once + dense matmul)."""
+                           FMT: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, QB: tl.constexpr):
+    """Write the dequantized ``[N, K]`` weight (for large M: dequantize + dense matmul)."""
     offs_n = tl.program_id(0) * BN + tl.arange(0, BN)
     k0 = tl.program_id(1) * BK
     n_mask = offs_n < N
-    qw, hw, s, m = _load_words(q_ptr, q2_ptr, s_ptr, m_ptr, offs_n, n_mask, k0, K, stride_qn, stride_q2n,
-                               stride_sn, FMT, BK, QB, E, REBIAS)
-    G: tl.constexpr = BK // QB
-    WPG: tl.constexpr = QB // E
-    col = k0 + tl.arange(0, G)[None, :, None] * QB + tl.arange(0, WPG)[None, None, :]
-    out = w_ptr + offs_n[:, None, None] * stride_wn + col
-    for i in tl.static_range(E):
-        w = _code_value(qw, hw, code_ptr, i, FMT)
-        if FMT == 1:
-            w = w * s + m
-        elif FMT != 6:
-            w = w * s
-        tl.store(out + i * WPG, w.to(w_ptr.dtype.element_ty), mask=n_mask[:, None, None] & (col < K))
+    w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                          stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+    cols = k0 + tl.arange(0, BK)
+    tl.store(w_ptr + offs_n[:, None] * stride_wn + cols[None, :], w.to(w_ptr.dtype.element_ty),
+             mask=n_mask[:, None])
 
 
-# ----- launchers ----------------------------------------------------------------------------
 _code_cache: dict[torch.device, torch.Tensor] = {}
 
 
@@ -291,18 +206,21 @@ def _nf4_table(device: torch.device) -> torch.Tensor:
 
 
 def _operands(tensors: dict[str, torch.Tensor], fmt: str):
-    _check_packed(tensors)
-    q = tensors["qweight"]
+    q = tensors["qlow"] if fmt == "fp6" else tensors["qweight"]
     q2 = tensors.get("qhigh", q)
     s = tensors.get("scales", q)
     m = tensors.get("mins", s)
-    k = q.shape[1] * codes_per_word(fmt)
-    return q, q2, s, m, k
+    return q, q2, s, m
 
 
-def _meta(tensors, fmt: str, k: int) -> dict:
-    return {"FMT": FMT_IDS[fmt], "QB": quant_block(tensors, k), "E": codes_per_word(fmt),
-            "REBIAS": SCALE_REBIAS.get(fmt, 1.0)}
+def _quant_block(tensors: dict[str, torch.Tensor], fmt: str, k: int) -> int:
+    """Columns per scale: 64, or 32 for asym_int4 converted from group-size-32 AWQ/GPTQ."""
+    if "scales" not in tensors:
+        return BLOCK
+    qb = k // tensors["scales"].shape[1]
+    if qb not in (32, 64):
+        raise ValueError(f"{fmt}: {qb} columns per scale; the kernels take 32 or 64")
+    return qb
 
 
 def _output(m: int, n: int, x: torch.Tensor, split_k: int, out: torch.Tensor | None) -> torch.Tensor:
@@ -320,65 +238,65 @@ def _finish(y: torch.Tensor, dtype: torch.dtype, split_k: int, out: torch.Tensor
     return out.copy_(y)
 
 
+def _pick_block_k(k: int, want: int) -> int:
+    bk = want
+    while k % bk:
+        bk //= 2
+    return max(bk, BLOCK)
+
+
 def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
                 num_stages=None, out=None):
-    """``x[M, K] @ W^T`` with one program per ``BN`` output rows and activation row (for M = 1)."""
     fmt = canonical_name(fmt)
-    m = x.shape[0]
-    q, q2, s, mins, k = _operands(tensors, fmt)
+    m, k = x.shape
+    q, q2, s, mins = _operands(tensors, fmt)
     n = q.shape[0]
-    meta = _meta(tensors, fmt, k)
     cfg = lowbit_tuning.config_for("gemv", fmt, m, n, k, x.device)
     BN = BN or cfg["BN"]
-    BK = max(BK or cfg["BK"], meta["QB"])
+    if x.device.type != "cpu" and BN not in GEMV_SAFE_ROWS:
+        raise ValueError(f"GEMV rows per program must be one of {GEMV_SAFE_ROWS} (got {BN}); see GEMV_SAFE_ROWS")
+    BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
+    out_dtype = x.dtype
     y = _output(m, n, x, SPLIT_K, out)
     grid = (triton.cdiv(n, BN), m, SPLIT_K)
     _lowbit_gemv_kernel[grid](
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
         m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
-        HAS_BIAS=bias is not None, BN=BN, BK=BK, SPLIT_K=SPLIT_K, **meta,
+        FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
+        QB=_quant_block(tensors, fmt, k),
         num_warps=num_warps or cfg["num_warps"], num_stages=num_stages or cfg["num_stages"],
     )
-    return _finish(y, x.dtype, SPLIT_K, out)
+    return _finish(y, out_dtype, SPLIT_K, out)
 
 
 def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_K=None,
                 num_warps=None, num_stages=None, GROUP_M=8, out=None):
-    """``x[M, K] @ W^T`` with ``tl.dot`` tiles (small and medium M)."""
     fmt = canonical_name(fmt)
-    m = x.shape[0]
-    q, q2, s, mins, k = _operands(tensors, fmt)
+    m, k = x.shape
+    q, q2, s, mins = _operands(tensors, fmt)
     n = q.shape[0]
-    meta = _meta(tensors, fmt, k)
     cfg = lowbit_tuning.config_for("gemm", fmt, m, n, k, x.device)
     BM, BN = BM or cfg["BM"], BN or cfg["BN"]
-    BK = max(BK or cfg["BK"], 16 * meta["E"])  # one dot per code position needs BK / E >= 16
+    BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
+    out_dtype = x.dtype
     y = _output(m, n, x, SPLIT_K, out)
-    grid = (triton.cdiv(m, BM) * triton.cdiv(n, BN), 1, SPLIT_K)
+    grid = (triton.cdiv(m, BM) * triton.cdiv(n, BN), SPLIT_K)
     _lowbit_gemm_kernel[grid](
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
         m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
-        HAS_BIAS=bias is not None, BM=BM, BN=BN, BK=BK, SPLIT_K=SPLIT_K, GROUP_M=GROUP_M, **meta,
-        num_warps=num_warps or cfg["num_warps"], num_stages=num_stages or cfg["num_stages"],
+        FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BM=BM, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
+        GROUP_M=GROUP_M, QB=_quant_block(tensors, fmt, k), num_warps=num_warps or cfg["num_warps"],
+        num_stages=num_stages or cfg["num_stages"],
     )
-    return _finish(y, x.dtype, SPLIT_K, out)
+    return _finish(y, out_dtype, SPLIT_K, out)
 
 
-def lowbit_dequantize(tensors: dict[str, torch.Tensor], fmt: str, dtype: torch.dtype) -> torch.Tensor:
-    """Dequantize a whole weight on the device in one pass (same decode as the matmuls)."""
-    fmt = canonical_name(fmt)
-    q, q2, s, mins, k = _operands(tensors, fmt)
-    n = q.shape[0]
-    meta = _meta(tensors, fmt, k)
-    w = torch.empty((n, k), device=q.device, dtype=dtype)
-    bn, bk = 16, 256
-    _lowbit_dequant_kernel[(triton.cdiv(n, bn), triton.cdiv(k, bk))](
-        q, q2, s, mins, _nf4_table(q.device), w, n, k, q.stride(0), q2.stride(0), s.stride(0), w.stride(0),
-        BN=bn, BK=bk, **meta, num_warps=4,
-    )
-    return w
+# Triton 3.6 on the H100 returned wrong GEMV results for 2, 4 and 8 rows per program with
+# several warp counts (checked config by config, BENCHMARKS.md); 1 and 16 rows were right in
+# every case, so only those are accepted (the tuner also drops any config it finds wrong).
+GEMV_SAFE_ROWS = lowbit_tuning.GEMV_SAFE_ROWS
 
 
 GEMV_MAX_M = 1
@@ -400,3 +318,18 @@ def lowbit_matmul(x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, b
     else:
         y = lowbit_gemm(x2, tensors, fmt, bias)
     return y.reshape(*shape[:-1], y.shape[-1])
+
+
+def lowbit_dequantize(tensors: dict[str, torch.Tensor], fmt: str, dtype: torch.dtype) -> torch.Tensor:
+    """Dequantize a whole weight on the device in one pass (same decode as the matmuls)."""
+    fmt = canonical_name(fmt)
+    q, q2, s, mins = _operands(tensors, fmt)
+    n = q.shape[0]
+    k = q.shape[1] * (2 if fmt in PACKED else 1)
+    w = torch.empty((n, k), device=q.device, dtype=dtype)
+    bn, bk = 32, _pick_block_k(k, 128)
+    _lowbit_dequant_kernel[(triton.cdiv(n, bn), k // bk)](
+        q, q2, s, mins, _nf4_table(q.device), w, n, k, q.stride(0), q2.stride(0), s.stride(0), w.stride(0),
+        FMT=FMT_IDS[fmt], BN=bn, BK=bk, QB=_quant_block(tensors, fmt, k), num_warps=4,
+    )
+    return w

@@ -26,9 +26,10 @@ import triton
 AUTOTUNE_ENV = "IPEX_PLUGIN_LOWBIT_AUTOTUNE"
 CACHE_ENV = "IPEX_PLUGIN_CACHE"
 SHIPPED_DIR = Path(__file__).with_name("tuned")
-GEMM_BUCKETS = (16, 32, 64, 128, 256)
+GEMM_BUCKETS = (16, 32, 64, 128)
 DENSE_MIN_M = 129  # default: from here on, dequantize once + dense matmul
 DENSE_ONLY = {"nf4"}  # codebook gathers stall the dot main loop: dense for every M > 1
+GEMV_SAFE_ROWS = (1, 16)  # rows per GEMV program that compiled correctly everywhere (lowbit_triton)
 
 
 def device_name(device: torch.device) -> str:
@@ -103,18 +104,20 @@ def heuristic_config(kernel: str, m: int, n: int, k: int, device: torch.device) 
     """Starting points from the H100 sweeps (BENCHMARKS.md), used when nothing is tuned."""
     sms = _num_sms(device)
     if kernel == "gemv":
-        bn, bk = 4, 1024
+        bk = 1024 if k <= 4096 else 2048
         split = 1
-        while (n // bn) * split < 4 * sms and k // (split * 2) >= 2 * bk:
+        while n * split < 4 * sms and k // (split * 2) >= 2 * bk:
             split *= 2
-        return {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 4, "num_stages": 2}
-    bm = 16 if m <= 16 else 32 if m <= 32 else 64
-    bn, bk = 64, 256
+        return {"BN": 1, "BK": bk, "SPLIT_K": split, "num_warps": 2 if bk == 1024 else 4, "num_stages": 2}
+    bm = 16 if m <= 16 else 64
+    bn = 64
+    bk = 128 if k <= 4096 or bm == 64 else 256
     tiles = triton.cdiv(m, bm) * triton.cdiv(n, bn)
     split = 1
     while tiles * split < sms and split < 4 and k // (split * 2) >= 2 * bk:
         split *= 2
-    return {"BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 4, "num_stages": 3}
+    return {"BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": 8 if bm == 64 and split > 1 else 4,
+            "num_stages": 3}
 
 
 def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:

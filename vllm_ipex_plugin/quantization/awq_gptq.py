@@ -19,7 +19,7 @@ from vllm.model_executor.layers.linear import LinearMethodBase
 from vllm.model_executor.utils import set_weight_attrs
 
 from vllm_ipex_plugin.kernels import awq_gptq
-from vllm_ipex_plugin.quantization.dispatch import lowbit_linear, prepare_for_device
+from vllm_ipex_plugin.quantization.dispatch import lowbit_linear
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,6 @@ class AwqGptqLinearMethod(LinearMethodBase):
             tensors, perm = awq_gptq.to_asym_int4(spec.source, public, layer.ipex_public_group, spec.zeros_offset)
         else:
             tensors, perm = awq_gptq.gptq8_to_sym_int8(public, layer.ipex_public_group, spec.zeros_offset)
-        tensors = prepare_for_device(tensors, spec.target_format, tensors["qweight"].device)
         for name, tensor in tensors.items():
             layer.register_buffer(f"lowbit_{name}", tensor, persistent=False)
         layer.lowbit_names = tuple(tensors)

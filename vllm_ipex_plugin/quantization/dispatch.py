@@ -45,19 +45,6 @@ def quantize_weight(weight: torch.Tensor, fmt: str) -> dict[str, torch.Tensor]:
     return lowbit_reference.quantize(weight, fmt)
 
 
-def prepare_for_device(tensors: dict[str, torch.Tensor], fmt: str, device: torch.device) -> dict[str, torch.Tensor]:
-    """Storage layout -> the layout of the kernels that will run on ``device`` (once, at load).
-
-    The Triton kernels take codes permuted within each block into 32-bit words
-    (``lowbit_triton.pack_for_kernels``); the torch reference reads the storage layout.
-    """
-    if get_format(fmt).quantized and use_triton(device):
-        from vllm_ipex_plugin.kernels.lowbit_triton import pack_for_kernels
-
-        return pack_for_kernels(tensors, fmt)
-    return tensors
-
-
 def lowbit_linear(
     x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, bias: torch.Tensor | None
 ) -> torch.Tensor:

@@ -18,7 +18,7 @@ from vllm.model_executor.utils import set_weight_attrs
 
 from vllm_ipex_plugin.kernels.lowbit_formats import BLOCK, get_format
 from vllm_ipex_plugin.log import get_logger
-from vllm_ipex_plugin.quantization.dispatch import lowbit_linear, prepare_for_device, quantize_weight
+from vllm_ipex_plugin.quantization.dispatch import lowbit_linear, quantize_weight
 
 logger = get_logger(__name__)
 
@@ -69,7 +69,7 @@ class IpexLowBitLinearMethod(LinearMethodBase):
             for name in get_format(fmt).tensor_shapes(1, BLOCK):
                 stored[name] = getattr(layer, name).data
                 delattr(layer, name)
-            _register(layer, prepare_for_device(stored, fmt, next(iter(stored.values())).device))
+            _register(layer, stored)
             return
         weight = layer.weight
         if not layer.ipex_low_bit_active:
@@ -82,7 +82,7 @@ class IpexLowBitLinearMethod(LinearMethodBase):
             )
             return
         start = time.perf_counter()
-        packed = prepare_for_device(quantize_weight(weight.data, fmt), fmt, weight.device)
+        packed = quantize_weight(weight.data, fmt)
         before = weight.numel() * weight.element_size()
         del layer.weight  # free the 16-bit copy before the next layer quantizes
         _register(layer, packed)
