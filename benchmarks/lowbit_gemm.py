@@ -144,7 +144,10 @@ def decode_step(fmt, m, gen):
 
 def quantize_throughput(fmt, gen):
     """Seconds to quantize 16 GB of fp16 weights on the device (extrapolated from 2 GiB):
-    the Triton kernel vs the same quantizer as torch ops; also checks they agree."""
+    the Triton kernel vs the same quantizer as torch ops on the GPU. Agreement is checked
+    against the torch reference on the CPU for 512 rows: CUDA torch divides by a scalar as a
+    multiply by its reciprocal, which is not the IEEE division the reference (and the
+    kernel's ``div_rn``) use, so the GPU torch ops are no bit-exact yardstick."""
     w = (torch.randn(16384, 65536, device="cuda", generator=gen) * 0.02).half()  # 2 GiB
     out = {}
     for name, fn in (("triton", lowbit_quantize), ("torch", torch_quantize)):
@@ -154,10 +157,13 @@ def quantize_throughput(fmt, gen):
         result = fn(w, fmt)
         torch.cuda.synchronize()
         out[name] = (time.perf_counter() - start) * (16e9 / (w.numel() * 2))
-        out[name + "_result"] = result
-    ref, got = out.pop("torch_result"), out.pop("triton_result")
-    out["differing_codes"] = sum(int((got[key] != ref[key]).sum()) for key in ref if not ref[key].is_floating_point())
-    out["differing_scales"] = sum(int((got[key] != ref[key]).sum()) for key in ref if ref[key].is_floating_point())
+        if name == "triton":
+            got = {key: t[:512].cpu() for key, t in result.items()}
+        del result
+    ref = torch_quantize(w[:512].cpu(), fmt)
+    out["differing_codes"] = sum(int((got[k] != ref[k]).sum()) for k in ref if not ref[k].is_floating_point())
+    out["differing_scales"] = sum(int((got[k] != ref[k]).sum()) for k in ref if ref[k].is_floating_point())
+    out["checked_weights"] = 512 * w.shape[1]
     return out
 
 
@@ -203,7 +209,8 @@ def main() -> None:
     print("\ndecode step, linear layers of 32 Llama-3-8B layers")
     for s in steps:
         print(f"{s['fmt']:10} batch {s['M']:>3}: {s['ms']:.3f} ms vs fp16 {s['fp16_ms']:.3f} ms = {s['speedup']:.2f}x")
-    print("\nquantize 16 GB of fp16 weights on the device (Triton kernel vs torch ops; differing outputs)")
+    print("\nquantize 16 GB of fp16 weights on the device (Triton kernel vs torch ops on the GPU; "
+          "outputs differing from the CPU reference over 512 rows x 65536)")
     for fmt, q in quant.items():
         print(f"{fmt:10} triton {q['triton']:6.2f} s  torch {q['torch']:6.2f} s  "
               f"codes differing {q['differing_codes']}  scales differing {q['differing_scales']}")

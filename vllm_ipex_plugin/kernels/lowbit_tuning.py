@@ -122,7 +122,7 @@ def heuristic_config(kernel: str, m: int, n: int, k: int, device: torch.device) 
 
 def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
     key = entry_key(kernel, fmt, m, n, k)
-    table = tuned_table(device) if device.type != "cpu" else {}
+    table = tuned_table(device)
     if key in table:
         return table[key]
     if device.type != "cpu" and os.environ.get(AUTOTUNE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
@@ -135,5 +135,5 @@ def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.devi
 def dense_min_m(fmt: str, device: torch.device) -> int:
     if fmt in DENSE_ONLY:
         return 2
-    table = tuned_table(device) if device.type != "cpu" else {}
+    table = tuned_table(device)
     return int(table.get(f"dense_min_m|{fmt}", DENSE_MIN_M))

@@ -1,0 +1,74 @@
+"""The low-bit kernels' configuration table: lookup keys, cache files, version guard, shipped tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vllm_ipex_plugin.kernels import lowbit_tuning
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(lowbit_tuning.CACHE_ENV, str(tmp_path))
+    lowbit_tuning._table.cache_clear()
+    yield tmp_path
+    lowbit_tuning._table.cache_clear()
+
+
+def test_gemm_batches_share_a_bucket():
+    assert lowbit_tuning.entry_key("gemm", "sym_int4", 9, 4096, 14336) == "gemm|sym_int4|m16|k14336|n4096"
+    assert lowbit_tuning.entry_key("gemm", "sym_int4", 17, 1, 1).startswith("gemm|sym_int4|m32|")
+    assert lowbit_tuning.entry_key("gemm", "sym_int4", 500, 1, 1).startswith("gemm|sym_int4|m128|")
+    assert lowbit_tuning.entry_key("gemv", "fp6", 1, 8, 64) == "gemv|fp6|m1|k64|n8"
+
+
+def test_saved_entry_is_used_and_other_shapes_fall_back(cache_dir):
+    tuned = {"BN": 16, "BK": 512, "SPLIT_K": 2, "num_warps": 8, "num_stages": 2}
+    path = lowbit_tuning.save_entries(CPU, {lowbit_tuning.entry_key("gemv", "sym_int4", 1, 4096, 4096): tuned})
+    assert path == cache_dir / "tuning" / "cpu.json"
+    assert lowbit_tuning.config_for("gemv", "sym_int4", 1, 4096, 4096, CPU) == tuned
+    assert lowbit_tuning.config_for("gemv", "sym_int4", 1, 4096, 8192, CPU) == lowbit_tuning.heuristic_config(
+        "gemv", 1, 4096, 8192, CPU
+    )
+    # a second save merges instead of replacing
+    lowbit_tuning.save_entries(CPU, {"dense_min_m|sym_int4": 65})
+    assert lowbit_tuning.config_for("gemv", "sym_int4", 1, 4096, 4096, CPU) == tuned
+    assert lowbit_tuning.dense_min_m("sym_int4", CPU) == 65
+    assert lowbit_tuning.dense_min_m("nf4", CPU) == 2  # nf4 is dense-only above M = 1
+
+
+def test_entries_from_another_triton_version_are_ignored(cache_dir):
+    path = cache_dir / "tuning" / "cpu.json"
+    path.parent.mkdir(parents=True)
+    key = lowbit_tuning.entry_key("gemv", "sym_int4", 1, 64, 64)
+    path.write_text(json.dumps({"triton": "0.0.1", "configs": {key: {"BN": 16}}}))
+    assert lowbit_tuning.config_for("gemv", "sym_int4", 1, 64, 64, CPU) == lowbit_tuning.heuristic_config(
+        "gemv", 1, 64, 64, CPU
+    )
+
+
+def test_shipped_tables_are_well_formed():
+    files = sorted(lowbit_tuning.SHIPPED_DIR.glob("*.json"))
+    assert files, "no shipped tuning table"
+    for path in files:
+        data = json.loads(path.read_text())
+        assert data["triton"].count(".") == 2 and data["device"]
+        for key, cfg in data["configs"].items():
+            kernel, fmt, bucket, k, n = key.split("|")
+            assert kernel in ("gemv", "gemm") and bucket.startswith("m") and k.startswith("k") and n.startswith("n")
+            if kernel == "gemv":
+                assert cfg["BN"] in lowbit_tuning.GEMV_SAFE_ROWS, (path.name, key)
+            assert int(k[1:]) % cfg["BK"] == 0 or cfg["BK"] > int(k[1:]), (path.name, key)
+            assert cfg["SPLIT_K"] in (1, 2, 4) and cfg["num_warps"] in (2, 4, 8)
+
+
+def test_tuner_refuses_without_a_gpu(capsys):
+    from vllm_ipex_plugin.kernels import lowbit_tune
+
+    assert lowbit_tune.main(["--shapes", "64x64"]) == 2
+    assert "no XPU or CUDA device" in capsys.readouterr().err
