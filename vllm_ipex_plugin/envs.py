@@ -23,7 +23,8 @@ LOW_BIT = "IPEX_PLUGIN_LOW_BIT"
 """Default ``ipex_low_bit`` format; set by ``vllm serve --load-in-low-bit``."""
 
 ATTN_PROVIDER = "IPEX_PLUGIN_ATTN_PROVIDER"
-"""``auto`` (default), ``torch`` or ``triton``: which attention kernels to use."""
+"""``auto`` (default), ``torch``, ``triton`` or ``xpu_kernels`` (the optional
+vllm-xpu-kernels package): which attention kernels to use."""
 
 HOST_KV_CACHE_GIB = "IPEX_PLUGIN_HOST_KV_CACHE_GIB"
 """KV cache size in host mode when ``--kv-cache-memory-bytes`` is not given

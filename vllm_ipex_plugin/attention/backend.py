@@ -69,7 +69,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         m = common_attn_metadata
         causal = m.causal if isinstance(m.causal, bool) else bool(m.causal.all())
         plan = None
-        if self.provider_name == "triton":  # one work split per step, shared by every layer
+        if self.provider_name in ("triton", "xpu_kernels"):  # one work split per step, shared by every layer
             from vllm_ipex_plugin.kernels.attention_triton import make_plan
 
             plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads)
@@ -85,6 +85,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
                 num_reqs=m.num_reqs,
                 causal=causal,
                 max_query_len=m.max_query_len,
+                max_seq_len=m.max_seq_len,
                 plan=plan,
             ),
         )

@@ -1,12 +1,15 @@
 """Kernel providers behind the attention backend.
 
 A provider writes new keys/values into the paged cache and computes attention for a
-batch. ``torch`` (the reference, any device) exists now; a Triton provider (Intel's
-XPU Triton backend, CUDA) and a ``vllm-xpu-kernels`` provider plug in here.
+batch: ``torch`` (the reference, any device), ``triton`` (the plugin's Triton kernels:
+Intel's XPU Triton backend, CUDA) and ``xpu_kernels`` (``vllm-xpu-kernels``' flash
+attention, the kernels stock vLLM uses on XPU, when that optional package is installed;
+cases it does not cover go to the Triton kernels).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Protocol
 
 import torch
@@ -79,11 +82,75 @@ class TritonProvider:
         )
 
 
-PROVIDERS: dict[str, type] = {"torch": TorchReferenceProvider, "triton": TritonProvider}
+XPU_KERNELS_PACKAGE = "vllm_xpu_kernels"
+
+
+def xpu_kernels_installed() -> bool:
+    return importlib.util.find_spec(XPU_KERNELS_PACKAGE) is not None
+
+
+def xpu_kernels_support(query: torch.Tensor, key_cache: torch.Tensor) -> bool:
+    """The cases ``vllm-xpu-kernels``' varlen flash attention takes (as vLLM's own XPU
+    FlashAttention path uses it): an XPU device, fp16/bf16, head size a multiple of 8 up to
+    256, unit stride on the head dimension (the packed K|V views vLLM hands backends)."""
+    head_size = query.shape[-1]
+    return (
+        query.device.type == "xpu"
+        and query.dtype in (torch.float16, torch.bfloat16)
+        and key_cache.dtype == query.dtype
+        and head_size % 8 == 0
+        and head_size <= 256
+        and key_cache.stride(-1) == 1
+    )
+
+
+class XpuKernelsProvider(TritonProvider):
+    """``vllm_xpu_kernels.flash_attn_interface.flash_attn_varlen_func`` over the paged cache;
+    the KV write and any case it does not support use the Triton kernels."""
+
+    name = "xpu_kernels"
+
+    def __init__(self) -> None:
+        from vllm_xpu_kernels.flash_attn_interface import flash_attn_varlen_func
+
+        self._flash = flash_attn_varlen_func
+
+    def attend(
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+    ) -> None:
+        if not xpu_kernels_support(query, key_cache):
+            return super().attend(
+                query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+            )
+        self._flash(
+            q=query,
+            k=key_cache,
+            v=value_cache,
+            out=out,
+            cu_seqlens_q=batch.query_start_loc,
+            max_seqlen_q=batch.max_query_len,
+            seqused_k=batch.seq_lens,
+            max_seqlen_k=batch.max_seq_len,
+            softmax_scale=scale,
+            causal=batch.causal,
+            block_table=batch.block_table,
+            window_size=(sliding_window - 1, 0) if sliding_window else (-1, -1),
+            softcap=logits_soft_cap or 0.0,
+        )
+
+
+PROVIDERS: dict[str, type] = {
+    "torch": TorchReferenceProvider,
+    "triton": TritonProvider,
+    "xpu_kernels": XpuKernelsProvider,
+}
 
 
 def default_provider(device_type: str) -> str:
-    """Triton where it compiles for the device (XPU, CUDA); the torch reference elsewhere."""
+    """On XPU: ``vllm-xpu-kernels`` when installed, else Triton; Triton on CUDA; the torch
+    reference elsewhere (and wherever Triton is missing)."""
+    if device_type == "xpu" and xpu_kernels_installed():
+        return "xpu_kernels"
     if device_type in ("xpu", "cuda"):
         try:
             import triton  # noqa: F401
@@ -102,5 +169,10 @@ def select_provider(choice: str | None = None, device_type: str = "cpu") -> Atte
         raise ValueError(
             f"{envs.ATTN_PROVIDER}={choice!r} is not available; choose one of "
             f"{', '.join(['auto', *sorted(PROVIDERS)])}."
+        )
+    if choice == "xpu_kernels" and not xpu_kernels_installed():
+        raise ValueError(
+            f"{envs.ATTN_PROVIDER}=xpu_kernels needs the optional package vllm-xpu-kernels, which is not "
+            "installed; install it (Intel GPUs only) or use auto, triton or torch."
         )
     return PROVIDERS[choice]()

@@ -31,6 +31,7 @@ class PagedBatch:
     num_reqs: int
     causal: bool = True
     max_query_len: int = 0
+    max_seq_len: int = 0
     plan: object | None = None  # Triton work split for this step (attention_triton.make_plan)
 
 
