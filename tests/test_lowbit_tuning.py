@@ -23,7 +23,8 @@ def cache_dir(tmp_path, monkeypatch):
 def test_gemm_batches_share_a_bucket():
     assert lowbit_tuning.entry_key("gemm", "sym_int4", 9, 4096, 14336) == "gemm|sym_int4|m16|k14336|n4096"
     assert lowbit_tuning.entry_key("gemm", "sym_int4", 17, 1, 1).startswith("gemm|sym_int4|m32|")
-    assert lowbit_tuning.entry_key("gemm", "sym_int4", 500, 1, 1).startswith("gemm|sym_int4|m128|")
+    assert lowbit_tuning.entry_key("gemm", "sym_int4", 500, 1, 1).startswith("gemm|sym_int4|m512|")
+    assert lowbit_tuning.entry_key("gemm", "sym_int4", 5000, 1, 1).startswith("gemm|sym_int4|m1024|")
     assert lowbit_tuning.entry_key("gemv", "fp6", 1, 8, 64) == "gemv|fp6|m1|k64|n8"
 
 
@@ -60,6 +61,9 @@ def test_shipped_tables_are_well_formed():
         assert data["triton"].count(".") == 2 and data["device"]
         for key, cfg in data["configs"].items():
             kernel, fmt, bucket, k, n = key.split("|")
+            if cfg.get("path") == "dense":
+                assert kernel == "gemm", (path.name, key)
+                continue
             assert kernel in ("gemv", "gemm") and bucket.startswith("m") and k.startswith("k") and n.startswith("n")
             if kernel == "gemv":
                 assert cfg["BN"] in lowbit_tuning.GEMV_SAFE_ROWS, (path.name, key)
@@ -72,3 +76,20 @@ def test_tuner_refuses_without_a_gpu(capsys):
 
     assert lowbit_tune.main(["--shapes", "64x64"]) == 2
     assert "no XPU or CUDA device" in capsys.readouterr().err
+
+
+def test_tuned_path_choice_overrides_the_threshold(cache_dir):
+    key16 = lowbit_tuning.entry_key("gemm", "fp8_e4m3", 16, 256, 512)
+    key512 = lowbit_tuning.entry_key("gemm", "fp8_e4m3", 512, 256, 512)
+    gemm = {"path": "gemm", "BM": 64, "BN": 128, "BK": 128, "SPLIT_K": 1, "num_warps": 8, "num_stages": 3}
+    lowbit_tuning.save_entries(CPU, {key16: {"path": "dense"}, key512: gemm})
+    assert lowbit_tuning.choose_path("fp8_e4m3", 1, 256, 512, CPU) == "gemv"
+    assert lowbit_tuning.choose_path("fp8_e4m3", 9, 256, 512, CPU) == "dense"  # tuned: dense won at m16
+    assert lowbit_tuning.choose_path("fp8_e4m3", 300, 256, 512, CPU) == "gemm"  # tuned: fused won at m512
+    assert lowbit_tuning.gemm_config("fp8_e4m3", 300, 256, 512, CPU) == gemm
+    # where dense won, a direct GEMM call still gets tiles (the heuristics)
+    assert lowbit_tuning.gemm_config("fp8_e4m3", 9, 256, 512, CPU)["BM"] == 16
+    # untuned shapes: threshold; nf4: always dense above one row
+    assert lowbit_tuning.choose_path("fp8_e4m3", 100, 64, 64, CPU) == "gemm"
+    assert lowbit_tuning.choose_path("fp8_e4m3", 200, 64, 64, CPU) == "dense"
+    assert lowbit_tuning.choose_path("nf4", 2, 256, 512, CPU) == "dense"

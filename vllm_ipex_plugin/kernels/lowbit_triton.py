@@ -287,7 +287,7 @@ def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_
     m, k = x.shape
     q, q2, s, mins = _operands(tensors, fmt)
     n = q.shape[0]
-    cfg = lowbit_tuning.config_for("gemm", fmt, m, n, k, x.device)
+    cfg = lowbit_tuning.gemm_config(fmt, m, n, k, x.device)
     BM, BN = BM or cfg["BM"], BN or cfg["BN"]
     BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
@@ -314,16 +314,20 @@ GEMV_MAX_M = 1
 
 
 def lowbit_matmul(x: torch.Tensor, tensors: dict[str, torch.Tensor], fmt: str, bias=None) -> torch.Tensor:
-    """Dispatch by batch size: GEMV (M=1), Triton GEMM, or dequantize + dense matmul (large M)."""
+    """Dispatch by batch size: GEMV (M=1), Triton GEMM, or dequantize + dense matmul (large M;
+    where the tuned table has the shape, whichever of the two was faster there)."""
     shape = x.shape
     x2 = x.reshape(-1, shape[-1])
     if not x2.is_contiguous():
         x2 = x2.contiguous()
     m = x2.shape[0]
     fmt = canonical_name(fmt)
-    if m <= GEMV_MAX_M:
+    k = x2.shape[1]
+    n = (tensors["qlow"] if fmt == "fp6" else tensors["qweight"]).shape[0]
+    path = "gemv" if m <= GEMV_MAX_M else lowbit_tuning.choose_path(fmt, m, n, k, x2.device)
+    if path == "gemv":
         y = lowbit_gemv(x2, tensors, fmt, bias)
-    elif m >= lowbit_tuning.dense_min_m(fmt, x2.device):
+    elif path == "dense":
         w = lowbit_dequantize(tensors, fmt, x2.dtype)
         y = torch.nn.functional.linear(x2, w, bias)
     else:

@@ -38,11 +38,17 @@ def gemv_candidates():
 
 
 def gemm_candidates(m_bucket: int):
-    block_m = (16,) if m_bucket <= 16 else (32, 64)
-    for bm, bn, bk, split, (warps, stages) in itertools.product(
-        block_m, (64, 128), (128, 256), (1, 2, 4), ((4, 3), (8, 3))
-    ):
-        yield {"BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": stages}
+    """Fused-GEMM tiles for the bucket, then the dense path (dequantize + dense matmul)."""
+    if m_bucket <= 128:
+        block_m = (16,) if m_bucket <= 16 else (32, 64)
+        tiles = itertools.product(block_m, (64, 128), (128, 256), (1, 2, 4), ((4, 3), (8, 3)))
+    else:  # compute-heavy: large tiles, no split
+        tiles = itertools.product((64, 128), (128, 256), (64, 128), (1,), ((8, 3), (8, 4), (4, 3)))
+    for bm, bn, bk, split, (warps, stages) in tiles:
+        yield {"path": "gemm", "BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps,
+               "num_stages": stages}
+    if m_bucket >= 32:
+        yield {"path": "dense"}
 
 
 def _problem(fmt: str, m: int, n: int, k: int, device: torch.device, seed: int = 0):
@@ -111,7 +117,9 @@ def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device
     best, wrong = None, 0
     for cfg in candidates:
         def call(t, cfg=cfg):
-            return launch(x, t, fmt, **cfg)
+            if cfg.get("path") == "dense":
+                return torch.matmul(x, lowbit_triton.lowbit_dequantize(t, fmt, x.dtype).T)
+            return launch(x, t, fmt, **{name: v for name, v in cfg.items() if name != "path"})
 
         try:
             y = call(tensors)
@@ -144,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--formats", default="sym_int4")
     ap.add_argument("--shapes", required=True, help="KxN,KxN,... (input x output per shard)")
-    ap.add_argument("--m", default="1,16,32,64,128", help="batch sizes (1 = GEMV, others GEMM buckets)")
+    ap.add_argument("--m", default="1,16,32,64,128,256,1024",
+                    help="batch sizes (1 = GEMV; others: GEMM buckets, each also timed against the dense path)")
     ap.add_argument("--output", help="cache file to write (default: the user cache of this device)")
     args = ap.parse_args(argv)
     if torch.cuda.is_available():

@@ -26,8 +26,8 @@ import triton
 AUTOTUNE_ENV = "IPEX_PLUGIN_LOWBIT_AUTOTUNE"
 CACHE_ENV = "IPEX_PLUGIN_CACHE"
 SHIPPED_DIR = Path(__file__).with_name("tuned")
-GEMM_BUCKETS = (16, 32, 64, 128)
-DENSE_MIN_M = 129  # default: from here on, dequantize once + dense matmul
+GEMM_BUCKETS = (16, 32, 64, 128, 256, 512, 1024)
+DENSE_MIN_M = 129  # untuned shapes: from here on, dequantize once + dense matmul
 DENSE_ONLY = {"nf4"}  # codebook gathers stall the dot main loop: dense for every M > 1
 GEMV_SAFE_ROWS = (1, 16)  # rows per GEMV program that compiled correctly everywhere (lowbit_triton)
 
@@ -130,6 +130,28 @@ def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.devi
 
         return tune_and_save(kernel, fmt, m, n, k, device)[key]
     return heuristic_config(kernel, m, n, k, device)
+
+
+def choose_path(fmt: str, m: int, n: int, k: int, device: torch.device) -> str:
+    """``gemv`` (one row), ``gemm`` (fused Triton GEMM) or ``dense`` (dequantize + dense matmul).
+
+    A tuned entry records which of the fused GEMM and the dense path was faster for its
+    batch bucket; untuned shapes switch to dense at ``dense_min_m``.
+    """
+    if m <= 1:
+        return "gemv"
+    if fmt in DENSE_ONLY:
+        return "dense"
+    cfg = config_for("gemm", fmt, m, n, k, device)
+    if "path" in cfg:
+        return cfg["path"]
+    return "dense" if m >= dense_min_m(fmt, device) else "gemm"
+
+
+def gemm_config(fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
+    """Tile configuration of the fused GEMM (the heuristics where the table chose dense)."""
+    cfg = config_for("gemm", fmt, m, n, k, device)
+    return heuristic_config("gemm", m, n, k, device) if cfg.get("path") == "dense" else cfg
 
 
 def dense_min_m(fmt: str, device: torch.device) -> int:
