@@ -83,7 +83,7 @@ def prefill_sweep(gen) -> None:
             for bn in (32, 64, 128):
                 for warps in (4, 8):
                     for stages in (2, 3):
-                        plan = at.make_plan(qsl, 1, n, 32, 32, block_q=bq, block_n=bn, num_warps=warps,
+                        plan = at.make_plan(qsl, 1, n, 32, 32, block_q=bq, seq_lens=seq, block_n=bn, num_warps=warps,
                                             num_stages=stages)
                         out = torch.empty_like(q)
                         try:
@@ -125,7 +125,7 @@ def main() -> None:
     for n in (1024, 2048, 4096, 8192):
         q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
         out = torch.empty_like(q)
-        plan = at.make_plan(qsl, 1, n, 32, 32)
+        plan = at.make_plan(qsl, 1, n, 32, 32, seq_lens=seq)
         t_ours = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088, out,
                                          plan=plan), reps=10)
         k, v = dense_kv(kc, vc, table, n, 0)

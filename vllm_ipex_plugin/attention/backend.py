@@ -72,7 +72,8 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         if self.provider_name in ("triton", "xpu_kernels"):  # one work split per step, shared by every layer
             from vllm_ipex_plugin.kernels.attention_triton import make_plan
 
-            plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads)
+            plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads,
+                             seq_lens=m.seq_lens)
         return IpexAttentionMetadata(
             num_actual_tokens=m.num_actual_tokens,
             max_query_len=m.max_query_len,

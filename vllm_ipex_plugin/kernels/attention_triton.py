@@ -43,9 +43,25 @@ LOG2E = tl.constexpr(1.4426950408889634)  # jit code reads only constexpr global
 
 
 @triton.jit
+def _load_tile(ptrs, pos_ok, d_ok, MASKED: tl.constexpr, PAD_D: tl.constexpr):
+    """A K or V tile; masks only where positions may be out of range or the head is padded."""
+    if MASKED:
+        if PAD_D:
+            t = tl.load(ptrs, mask=pos_ok[:, None] & d_ok[None, :], other=0.0)
+        else:
+            t = tl.load(ptrs, mask=pos_ok[:, None], other=0.0)
+    else:
+        if PAD_D:
+            t = tl.load(ptrs, mask=d_ok[None, :], other=0.0)
+        else:
+            t = tl.load(ptrs)
+    return t
+
+
+@triton.jit
 def _attend(q, kc_ptr, vc_ptr, bt_ptr, req, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok, m_i, l_i, acc,
             stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh, stride_bt,
-            scale, soft_cap, window, block_size, BLOCK_N: tl.constexpr, DP: tl.constexpr,
+            scale, soft_cap, window, block_size, BLOCK_N: tl.constexpr, DP: tl.constexpr, PAD_D: tl.constexpr,
             USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr, MASKED: tl.constexpr):
     """Online softmax over KV positions ``lo .. hi`` (tiles of ``BLOCK_N``), in log2 units.
 
@@ -55,16 +71,14 @@ def _attend(q, kc_ptr, vc_ptr, bt_ptr, req, kvh, lo, hi, kv_end, q_pos, row_ok, 
     d = tl.arange(0, DP)
     for start in range(lo, hi, BLOCK_N):
         pos = start + n
+        pos_ok = pos < kv_end
         if MASKED:
-            pos_ok = pos < kv_end
             blk = tl.load(bt_ptr + req * stride_bt + pos // block_size, mask=pos_ok, other=0).to(tl.int64)
-            kv_mask = pos_ok[:, None] & d_ok[None, :]
         else:
             blk = tl.load(bt_ptr + req * stride_bt + pos // block_size).to(tl.int64)
-            kv_mask = d_ok[None, :]
         off = pos % block_size
-        k = tl.load(kc_ptr + blk[:, None] * stride_kb + off[:, None] * stride_kn + kvh * stride_kh + d[None, :],
-                    mask=kv_mask, other=0.0)
+        k = _load_tile(kc_ptr + blk[:, None] * stride_kb + off[:, None] * stride_kn + kvh * stride_kh + d[None, :],
+                       pos_ok, d_ok, MASKED, PAD_D)
         s = tl.dot(q, tl.trans(k)).to(tl.float32)
         if USE_CAP:
             s = s * scale
@@ -83,8 +97,8 @@ def _attend(q, kc_ptr, vc_ptr, bt_ptr, req, kvh, lo, hi, kv_end, q_pos, row_ok, 
         p = tl.exp2(s - m_safe[:, None])
         alpha = tl.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = tl.load(vc_ptr + blk[:, None] * stride_vb + off[:, None] * stride_vn + kvh * stride_vh + d[None, :],
-                    mask=kv_mask, other=0.0)
+        v = _load_tile(vc_ptr + blk[:, None] * stride_vb + off[:, None] * stride_vn + kvh * stride_vh + d[None, :],
+                       pos_ok, d_ok, MASKED, PAD_D)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v).to(tl.float32)
         m_i = m_new
     return m_i, l_i, acc
@@ -100,8 +114,8 @@ def _paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, out_ptr, part_ptr, ml_ptr,
                        D: tl.constexpr, DP: tl.constexpr, SPLITS: tl.constexpr,
                        USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
                        TWO_PHASE: tl.constexpr):
-    qb = tl.program_id(0)
-    kvh = tl.program_id(1)
+    kvh = tl.program_id(0)  # fastest-varying: every head of one query block launches together
+    qb = tl.program_id(1)
     split = tl.program_id(2)
     req = tl.load(qb_req_ptr + qb)
     q_first = tl.load(qb_start_ptr + qb)  # first new token (index in the batch) of this block
@@ -143,18 +157,19 @@ def _paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, out_ptr, part_ptr, ml_ptr,
         full_end = lo + tl.maximum(limit - lo, 0) // BLOCK_N * BLOCK_N
         m_i, l_i, acc = _attend(q, kc_ptr, vc_ptr, bt_ptr, req, kvh, lo, full_end, hi, q_pos, row_ok, d_ok, m_i,
                                 l_i, acc, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-                                stride_bt, scale, soft_cap, window, block_size, BLOCK_N, DP, USE_CAP, False, False,
-                                False)
+                                stride_bt, scale, soft_cap, window, block_size, BLOCK_N, DP, DP != D, USE_CAP, False,
+                                False, False)
     m_i, l_i, acc = _attend(q, kc_ptr, vc_ptr, bt_ptr, req, kvh, full_end, hi, hi, q_pos, row_ok, d_ok, m_i, l_i,
                             acc, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh, stride_bt,
-                            scale, soft_cap, window, block_size, BLOCK_N, DP, USE_CAP, USE_WINDOW, CAUSAL, True)
+                            scale, soft_cap, window, block_size, BLOCK_N, DP, DP != D, USE_CAP, USE_WINDOW, CAUSAL,
+                            True)
     if SPLITS == 1:
         out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
         tl.store(out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :],
                  out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
     else:
         # partial results: acc [rows, SPLITS, DP] and (max, sum) [rows, SPLITS, 2], row = token * heads + head
-        row_id = tok * (GROUP * tl.num_programs(1)) + head
+        row_id = tok * (GROUP * tl.num_programs(0)) + head
         tl.store(part_ptr + (row_id[:, None] * SPLITS + split) * DP + d[None, :], acc, mask=row_ok[:, None])
         tl.store(ml_ptr + (row_id * SPLITS + split) * 2, m_i, mask=row_ok)
         tl.store(ml_ptr + (row_id * SPLITS + split) * 2 + 1, l_i, mask=row_ok)
@@ -211,8 +226,13 @@ class AttentionPlan:
 
 def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, num_heads: int,
               num_kv_heads: int, splits: int | None = None, block_q: int | None = None,
-              **tuning) -> AttentionPlan:
-    """``tuning``: ``block_n``, ``num_warps``, ``num_stages`` (defaults in AttentionPlan)."""
+              seq_lens: torch.Tensor | None = None, **tuning) -> AttentionPlan:
+    """``tuning``: ``block_n``, ``num_warps``, ``num_stages`` (defaults in AttentionPlan).
+
+    With ``seq_lens``, query blocks are ordered by how many KV positions they attend to,
+    longest first: causal prefill blocks differ in work by up to the sequence length, and
+    launching the long ones last leaves the GPU idle behind a few stragglers.
+    """
     group = num_heads // num_kv_heads
     if max_query_len >= 128:
         # Prefill-heavy step: 128-row tiles, narrow KV tiles, 8 warps (H100 sweep, BENCHMARKS.md).
@@ -229,6 +249,11 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
     first_block = torch.cumsum(blocks_per_req, 0) - blocks_per_req
     idx_in_req = torch.arange(qb_req.shape[0], device=device) - first_block[qb_req]
     qb_start = qsl[:-1][qb_req] + idx_in_req * block_q
+    if seq_lens is not None and max_query_len > 1:
+        q_len = (qsl[1:] - qsl[:-1])[qb_req]
+        kv_end = seq_lens[:num_reqs].to(torch.int64)[qb_req] - q_len + torch.minimum((idx_in_req + 1) * block_q, q_len)
+        order = torch.argsort(kv_end, descending=True, stable=True)
+        qb_req, qb_start = qb_req[order], qb_start[order]
     if splits is None:
         splits = 1
         if max_query_len == 1:  # decode: split long contexts until the grid covers the GPU
@@ -253,7 +278,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
     group = num_heads // num_kv
     dp = triton.next_power_of_2(d)
     if plan is None:
-        plan = make_plan(query_start_loc, num_reqs, max_query_len, num_heads, num_kv, splits, block_q)
+        plan = make_plan(query_start_loc, num_reqs, max_query_len, num_heads, num_kv, splits, block_q, seq_lens)
     n_qb = plan.qb_req.shape[0]
     if n_qb == 0:
         return out
@@ -265,7 +290,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
         ml = torch.empty((t * num_heads * splits * 2,), device=query.device, dtype=torch.float32)
     else:
         part = ml = out
-    _paged_attn_kernel[(n_qb, num_kv, splits)](
+    _paged_attn_kernel[(num_kv, n_qb, splits)](
         query, key_cache, value_cache, out, part, ml, plan.qb_req, plan.qb_start, qsl, seq_lens, block_table,
         query.stride(0), query.stride(1), out.stride(0), out.stride(1),
         key_cache.stride(0), key_cache.stride(1), key_cache.stride(2),
