@@ -68,13 +68,12 @@ def test_gemv_matches_reference(fmt, m):
     x = torch.randn(m, k, generator=gen)
     bias = torch.randn(n, generator=gen)
     ref = _reference(x, tensors, fmt, bias)
-    for split_k, bk in ((1, 128), (2, 64)):
+    for split_k, bk, pairs in ((1, 128, False), (2, 64, False), (1, 128, True), (2, 64, True)):
         poisoned = torch.full((m, n), float("nan"))
-        y = lt.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k,
-                           out=poisoned)
+        y = lt.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k, PAIRS=pairs, out=poisoned)
         assert y is poisoned
         _assert_all_written(y)
-        assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
+        assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k, pairs)
 
 
 @pytest.mark.parametrize("fmt", ["sym_int4", "fp8_e4m3"])
@@ -115,3 +114,18 @@ def test_asym_int4_with_32_column_blocks(m):
         _assert_all_written(y)
         assert _rel_err(y, ref) < REL_BOUND, launch.__name__
     assert torch.equal(lt.lowbit_dequantize(tensors, "asym_int4", torch.float32), dequantize(tensors, "asym_int4"))
+
+
+@pytest.mark.parametrize("fmt", ["sym_int4", "asym_int4", "nf4"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_paired_gemv_reads_16_bit_activations_as_pairs(fmt, dtype):
+    """fp16/bf16 activations go through the int32 pair view; bound: the 16-bit input rounding
+    is the same for kernel and reference, so only fp32 accumulation order differs."""
+    gen = torch.Generator().manual_seed(zlib.crc32(f"pairs{fmt}{dtype}".encode()))
+    n, k = 48, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(1, k, generator=gen).to(dtype)
+    ref = _reference(x.float(), tensors, fmt)
+    y = lt.lowbit_gemv(x, tensors, fmt, BN=16, BK=128, SPLIT_K=1, PAIRS=True, out=torch.full((1, n), float("nan")))
+    _assert_all_written(y)
+    assert _rel_err(y, ref) < 1e-5

@@ -29,6 +29,7 @@ from vllm_ipex_plugin.kernels.lowbit_reference import NF4_CODE
 
 FMT_IDS = {"sym_int4": 0, "asym_int4": 1, "nf4": 2, "fp6": 3, "sym_int8": 4, "fp8_e4m3": 5, "fp8_e5m2": 6}
 PACKED = {"sym_int4", "asym_int4", "nf4", "fp6"}  # two codes per byte (fp6: low nibbles)
+PAIR_FORMATS = {"sym_int4", "asym_int4", "nf4"}  # formats the paired-nibble GEMV takes
 
 
 @triton.jit
@@ -153,6 +154,71 @@ def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
 
 
 @triton.jit
+def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+                              M, N, K, stride_xm, stride_qn, stride_sn, stride_ym,
+                              FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+                              SPLIT_K: tl.constexpr, QB: tl.constexpr, X_KIND: tl.constexpr):
+    """GEMV for 4-bit formats that never interleaves: each byte's low and high nibble meet
+    the activations of the even and odd column of the pair directly, as ``[BN, G, QB/2]``
+    tiles in the byte load's own layout.
+
+    ``X_KIND``: 0 float32 activations (two strided loads); 1 fp16 / 2 bf16 activations read
+    as one 32-bit word per column pair (``x_ptr`` is that int32 view) and split with shifts.
+    """
+    pid_n = tl.program_id(0)
+    row = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    n_mask = offs_n < N
+    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
+    k_start = pid_k * k_span
+    k_end = tl.minimum(K, k_start + k_span)
+    G: tl.constexpr = BK // QB
+    T: tl.constexpr = QB // 2
+    rows = offs_n[:, None, None]
+    rmask = n_mask[:, None, None]
+    g = tl.arange(0, G)[None, :, None]
+    pair = g * T + tl.arange(0, T)[None, None, :]  # column pair (= byte) index within the tile
+    acc = tl.zeros((BN, G, T), dtype=tl.float32)
+    for k0 in range(k_start, k_end, BK):
+        b = tl.load(q_ptr + rows * stride_qn + k0 // 2 + pair, mask=rmask, other=0).to(tl.int32)
+        sidx = rows * stride_sn + k0 // QB + g
+        s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+        if X_KIND == 0:
+            x_lo = tl.load(x_ptr + row * stride_xm + k0 + 2 * pair)
+            x_hi = tl.load(x_ptr + row * stride_xm + k0 + 2 * pair + 1)
+        else:
+            xw = tl.load(x_ptr + row * stride_xm + k0 // 2 + pair)
+            if X_KIND == 1:
+                x_lo = (xw & 0xFFFF).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+                x_hi = (xw >> 16).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+            else:
+                x_lo = (xw << 16).to(tl.float32, bitcast=True)
+                x_hi = (xw & -65536).to(tl.float32, bitcast=True)
+        lo = b & 0xF
+        hi = (b >> 4) & 0xF
+        if FMT == 0:
+            part = _small_int_to_float(lo, 8.0) * x_lo + _small_int_to_float(hi, 8.0) * x_hi
+            acc += part * s
+        elif FMT == 1:
+            part = _small_int_to_float(lo, 0.0) * x_lo + _small_int_to_float(hi, 0.0) * x_hi
+            m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            acc += part * s + (x_lo + x_hi) * m
+        else:
+            part = tl.load(code_ptr + lo) * x_lo + tl.load(code_ptr + hi) * x_hi
+            acc += part * s
+    out = tl.sum(tl.sum(acc, axis=2), axis=1)
+    if HAS_BIAS:
+        if pid_k == 0:
+            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
+    y = y_ptr + row * stride_ym + offs_n
+    if SPLIT_K == 1:
+        tl.store(y, out.to(y_ptr.dtype.element_ty), mask=n_mask)
+    else:
+        tl.atomic_add(y, out, mask=n_mask)
+
+
+@triton.jit
 def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BM: tl.constexpr,
@@ -257,20 +323,34 @@ def _pick_block_k(k: int, want: int) -> int:
 
 
 def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
-                num_stages=None, out=None):
+                num_stages=None, PAIRS=None, out=None):
     fmt = canonical_name(fmt)
     m, k = x.shape
     q, q2, s, mins = _operands(tensors, fmt)
     n = q.shape[0]
     cfg = lowbit_tuning.config_for("gemv", fmt, m, n, k, x.device)
     BN = BN or cfg["BN"]
-    if x.device.type != "cpu" and BN not in GEMV_SAFE_ROWS:
+    if PAIRS is None:
+        PAIRS = cfg.get("PAIRS", False)
+    PAIRS = PAIRS and fmt in PAIR_FORMATS
+    if not PAIRS and x.device.type != "cpu" and BN not in GEMV_SAFE_ROWS:
         raise ValueError(f"GEMV rows per program must be one of {GEMV_SAFE_ROWS} (got {BN}); see GEMV_SAFE_ROWS")
     BK = _pick_block_k(k, BK or cfg["BK"])
     SPLIT_K = SPLIT_K or cfg["SPLIT_K"]
     out_dtype = x.dtype
     y = _output(m, n, x, SPLIT_K, out)
     grid = (triton.cdiv(n, BN), m, SPLIT_K)
+    if PAIRS:
+        x_kind = {torch.float16: 1, torch.bfloat16: 2}.get(x.dtype, 0)
+        xv = x.view(torch.int32) if x_kind else x  # one 32-bit word per column pair
+        _lowbit_gemv_pairs_kernel[grid](
+            xv, q, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
+            m, n, k, xv.stride(0), q.stride(0), s.stride(0), y.stride(0),
+            FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
+            QB=_quant_block(tensors, fmt, k), X_KIND=x_kind,
+            num_warps=num_warps or cfg["num_warps"], num_stages=num_stages or cfg["num_stages"],
+        )
+        return _finish(y, out_dtype, SPLIT_K, out)
     _lowbit_gemv_kernel[grid](
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
         m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),

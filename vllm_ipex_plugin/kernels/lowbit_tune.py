@@ -29,12 +29,16 @@ from vllm_ipex_plugin.kernels import lowbit_reference, lowbit_triton, lowbit_tun
 REL_BOUND = 2e-3
 
 
-def gemv_candidates():
+def gemv_candidates(fmt: str):
     for bn, bk, split, warps in itertools.product(
         lowbit_tuning.GEMV_SAFE_ROWS, (512, 1024, 2048), (1, 2, 4), (2, 4, 8)
     ):
         if bn * bk <= 16384:
             yield {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
+    if fmt in lowbit_triton.PAIR_FORMATS:  # the paired-nibble GEMV
+        for bn, bk, split, warps in itertools.product((1, 2, 4, 8, 16), (512, 1024, 2048), (1, 2), (2, 4)):
+            if bn * bk <= 16384:
+                yield {"PAIRS": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
 
 
 def gemm_candidates(m_bucket: int):
@@ -113,7 +117,7 @@ def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device
     x, tensors, ref = _problem(fmt, m, n, k, device)
     copies = weight_copies(tensors)
     launch = lowbit_triton.lowbit_gemv if kernel == "gemv" else lowbit_triton.lowbit_gemm
-    candidates = gemv_candidates() if kernel == "gemv" else gemm_candidates(lowbit_tuning.m_bucket(kernel, m))
+    candidates = gemv_candidates(fmt) if kernel == "gemv" else gemm_candidates(lowbit_tuning.m_bucket(kernel, m))
     best, wrong = None, 0
     for cfg in candidates:
         def call(t, cfg=cfg):
