@@ -120,12 +120,23 @@ def heuristic_config(kernel: str, m: int, n: int, k: int, device: torch.device) 
             "num_stages": 3}
 
 
+def _capturing(device: torch.device) -> bool:
+    """Inside a graph capture nothing may be timed or synchronized: use the heuristics."""
+    accel = getattr(torch, device.type, None)
+    check = getattr(accel, "is_current_stream_capturing", None)
+    return bool(check()) if check is not None else False
+
+
 def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
     key = entry_key(kernel, fmt, m, n, k)
     table = tuned_table(device)
     if key in table:
         return table[key]
-    if device.type != "cpu" and os.environ.get(AUTOTUNE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+    if (
+        device.type != "cpu"
+        and os.environ.get(AUTOTUNE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        and not _capturing(device)
+    ):
         from vllm_ipex_plugin.kernels.lowbit_tune import tune_and_save
 
         return tune_and_save(kernel, fmt, m, n, k, device)[key]
