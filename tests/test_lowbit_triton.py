@@ -50,13 +50,13 @@ def test_gemm_matches_reference(fmt, m, n, k):
     tensors = quantize(w, fmt)
     x = torch.randn(m, k, generator=gen)
     ref = _reference(x, tensors, fmt)
-    for split_k, pairs in ((1, False), (2, False), (1, True), (2, True)):
+    for split_k in (1, 2):
         poisoned = torch.full((m, n), float("nan"))
-        y = lt.lowbit_gemm(x, tensors, fmt, BM=16, BN=32, BK=128, SPLIT_K=split_k, PAIRS=pairs, out=poisoned)
+        y = lt.lowbit_gemm(x, tensors, fmt, BM=16, BN=32, BK=128, SPLIT_K=split_k, out=poisoned)
         assert y is poisoned
         _assert_all_written(y)
         assert y.shape == (m, n)
-        assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k, pairs)
+        assert _rel_err(y, ref) < REL_BOUND, (fmt, split_k)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -110,11 +110,9 @@ def test_asym_int4_with_32_column_blocks(m):
     x = torch.randn(m, k, generator=gen)
     ref = _reference(x, tensors, "asym_int4")
     for launch in (lt.lowbit_gemv, lt.lowbit_gemm):
-        for pairs in (False, True):
-            y = launch(x, tensors, "asym_int4", BN=16, BK=128, SPLIT_K=2, PAIRS=pairs,
-                       out=torch.full((m, n), float("nan")))
-            _assert_all_written(y)
-            assert _rel_err(y, ref) < REL_BOUND, (launch.__name__, pairs)
+        y = launch(x, tensors, "asym_int4", BN=16, BK=128, SPLIT_K=2, out=torch.full((m, n), float("nan")))
+        _assert_all_written(y)
+        assert _rel_err(y, ref) < REL_BOUND, launch.__name__
     assert torch.equal(lt.lowbit_dequantize(tensors, "asym_int4", torch.float32), dequantize(tensors, "asym_int4"))
 
 

@@ -29,7 +29,7 @@ from vllm_ipex_plugin.kernels.lowbit_reference import NF4_CODE
 
 FMT_IDS = {"sym_int4": 0, "asym_int4": 1, "nf4": 2, "fp6": 3, "sym_int8": 4, "fp8_e4m3": 5, "fp8_e5m2": 6}
 PACKED = {"sym_int4", "asym_int4", "nf4", "fp6"}  # two codes per byte (fp6: low nibbles)
-PAIR_FORMATS = {"sym_int4", "asym_int4", "nf4"}  # formats the paired-nibble GEMV/GEMM take
+PAIR_FORMATS = {"sym_int4", "asym_int4", "nf4"}  # formats the paired-nibble GEMV takes
 
 
 @triton.jit
@@ -219,34 +219,11 @@ def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_
 
 
 @triton.jit
-def _load_nibble_tiles(q_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0, stride_qn, stride_sn,
-                       FMT: tl.constexpr, BK: tl.constexpr, QB: tl.constexpr):
-    """Weights of the even and the odd columns of ``k0 .. k0 + BK`` as two ``[BN, BK/2]`` tiles."""
-    G: tl.constexpr = BK // QB
-    T: tl.constexpr = QB // 2
-    BN: tl.constexpr = offs_n.shape[0]
-    rows = offs_n[:, None, None]
-    rmask = n_mask[:, None, None]
-    g = tl.arange(0, G)[None, :, None]
-    b = tl.load(q_ptr + rows * stride_qn + k0 // 2 + g * T + tl.arange(0, T)[None, None, :], mask=rmask,
-                other=0).to(tl.int32)
-    sidx = rows * stride_sn + k0 // QB + g
-    s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
-    if FMT == 1:
-        m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
-    else:
-        m = s
-    w_lo = _decode_nibbles(b & 0xF, s, m, code_ptr, FMT)
-    w_hi = _decode_nibbles((b >> 4) & 0xF, s, m, code_ptr, FMT)
-    return tl.reshape(w_lo, (BN, BK // 2)), tl.reshape(w_hi, (BN, BK // 2))
-
-
-@triton.jit
 def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BM: tl.constexpr,
                         BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr,
-                        GROUP_M: tl.constexpr, QB: tl.constexpr, PAIRS: tl.constexpr):
+                        GROUP_M: tl.constexpr, QB: tl.constexpr):
     pid = tl.program_id(0)
     pid_k = tl.program_id(1)
     num_m = tl.cdiv(M, BM)
@@ -266,19 +243,10 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     x_rows = x_ptr + offs_m[:, None] * stride_xm
     for k0 in range(k_start, k_end, BK):
-        if PAIRS:  # 4-bit: low nibbles meet the even columns, high nibbles the odd ones; no interleave
-            w_lo, w_hi = _load_nibble_tiles(q_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0, stride_qn,
-                                            stride_sn, FMT, BK, QB)
-            cols = k0 + 2 * tl.arange(0, BK // 2)
-            x_even = tl.load(x_rows + cols[None, :], mask=m_mask[:, None], other=0.0)
-            x_odd = tl.load(x_rows + (cols + 1)[None, :], mask=m_mask[:, None], other=0.0)
-            acc = tl.dot(x_even, tl.trans(w_lo.to(x_even.dtype)), acc)
-            acc = tl.dot(x_odd, tl.trans(w_hi.to(x_odd.dtype)), acc)
-        else:
-            w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                                  stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
-            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
-            acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
+        w = _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+        x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+        acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
     if HAS_BIAS:
         if pid_k == 0:
             acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)[None, :]
@@ -394,7 +362,7 @@ def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, n
 
 
 def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_K=None,
-                num_warps=None, num_stages=None, GROUP_M=8, PAIRS=None, out=None):
+                num_warps=None, num_stages=None, GROUP_M=8, out=None):
     fmt = canonical_name(fmt)
     m, k = x.shape
     q, q2, s, mins = _operands(tensors, fmt)
@@ -410,9 +378,7 @@ def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_
         x, q, q2, s, mins, _nf4_table(x.device), y, bias if bias is not None else y,
         m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0),
         FMT=FMT_IDS[fmt], HAS_BIAS=bias is not None, BM=BM, BN=BN, BK=BK, SPLIT_K=SPLIT_K,
-        GROUP_M=GROUP_M, QB=_quant_block(tensors, fmt, k),
-        PAIRS=bool(cfg.get("PAIRS", False) if PAIRS is None else PAIRS) and fmt in PAIR_FORMATS,
-        num_warps=num_warps or cfg["num_warps"],
+        GROUP_M=GROUP_M, QB=_quant_block(tensors, fmt, k), num_warps=num_warps or cfg["num_warps"],
         num_stages=num_stages or cfg["num_stages"],
     )
     return _finish(y, out_dtype, SPLIT_K, out)

@@ -41,18 +41,16 @@ def gemv_candidates(fmt: str):
                 yield {"PAIRS": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
 
 
-def gemm_candidates(fmt: str, m_bucket: int):
+def gemm_candidates(m_bucket: int):
     """Fused-GEMM tiles for the bucket, then the dense path (dequantize + dense matmul)."""
     if m_bucket <= 128:
         block_m = (16,) if m_bucket <= 16 else (32, 64)
         tiles = itertools.product(block_m, (64, 128), (128, 256), (1, 2, 4), ((4, 3), (8, 3)))
     else:  # compute-heavy: large tiles, no split
         tiles = itertools.product((64, 128), (128, 256), (64, 128), (1,), ((8, 3), (8, 4), (4, 3)))
-    for (bm, bn, bk, split, (warps, stages)), pairs in itertools.product(tiles, (False, True)):
-        if pairs and fmt not in lowbit_triton.PAIR_FORMATS:
-            continue
+    for bm, bn, bk, split, (warps, stages) in tiles:
         yield {"path": "gemm", "BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps,
-               "num_stages": stages, **({"PAIRS": True} if pairs else {})}
+               "num_stages": stages}
     if m_bucket >= 32:
         yield {"path": "dense"}
 
@@ -119,7 +117,7 @@ def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device
     x, tensors, ref = _problem(fmt, m, n, k, device)
     copies = weight_copies(tensors)
     launch = lowbit_triton.lowbit_gemv if kernel == "gemv" else lowbit_triton.lowbit_gemm
-    candidates = gemv_candidates(fmt) if kernel == "gemv" else gemm_candidates(fmt, lowbit_tuning.m_bucket(kernel, m))
+    candidates = gemv_candidates(fmt) if kernel == "gemv" else gemm_candidates(lowbit_tuning.m_bucket(kernel, m))
     best, wrong = None, 0
     for cfg in candidates:
         def call(t, cfg=cfg):
