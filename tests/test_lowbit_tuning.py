@@ -15,9 +15,9 @@ CPU = torch.device("cpu")
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv(lowbit_tuning.CACHE_ENV, str(tmp_path))
-    lowbit_tuning._table.cache_clear()
+    lowbit_tuning.clear_caches()
     yield tmp_path
-    lowbit_tuning._table.cache_clear()
+    lowbit_tuning.clear_caches()
 
 
 def test_gemm_batches_share_a_bucket():

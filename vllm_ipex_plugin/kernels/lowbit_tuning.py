@@ -80,6 +80,13 @@ def tuned_table(device: torch.device) -> dict:
     return _table(_slug(device_name(device)), str(user_cache_path(device)))
 
 
+def clear_caches() -> None:
+    """Forget loaded tables and looked-up configurations (after a save, or a new cache dir)."""
+    _table.cache_clear()
+    _lookup.cache_clear()
+    _tuned_dense_min_m.cache_clear()
+
+
 def save_entries(device: torch.device, entries: dict, path: Path | None = None) -> Path:
     """Merge ``entries`` into the device's cache file (the user cache unless ``path``)."""
     path = path or user_cache_path(device)
@@ -88,7 +95,7 @@ def save_entries(device: torch.device, entries: dict, path: Path | None = None) 
     configs.update(entries)
     payload = {"device": device_name(device), "triton": triton.__version__, "configs": configs}
     path.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    _table.cache_clear()
+    clear_caches()
     return path
 
 
@@ -127,20 +134,33 @@ def _capturing(device: torch.device) -> bool:
     return bool(check()) if check is not None else False
 
 
-def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
-    key = entry_key(kernel, fmt, m, n, k)
+@functools.lru_cache(maxsize=16384)
+def _lookup(kernel: str, fmt: str, bucket: int, n: int, k: int, device: torch.device) -> tuple[dict, bool]:
+    """(configuration, whether it came from a table) per batch bucket.
+
+    Cached because it runs for every linear layer of every step: uncached, the lookup
+    (device name, cache path, key) cost tens of microseconds per call in eager mode.
+    """
+    key = f"{kernel}|{fmt}|m{bucket}|k{k}|n{n}"
     table = tuned_table(device)
     if key in table:
-        return table[key]
-    if (
-        device.type != "cpu"
-        and os.environ.get(AUTOTUNE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-        and not _capturing(device)
-    ):
+        return table[key], True
+    return heuristic_config(kernel, bucket, n, k, device), False
+
+
+def _autotune_enabled() -> bool:
+    return os.environ.get(AUTOTUNE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def config_for(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
+    bucket = m_bucket(kernel, m)
+    cfg, tuned = _lookup(kernel, fmt, bucket, n, k, device)
+    if not tuned and device.type != "cpu" and _autotune_enabled() and not _capturing(device):
         from vllm_ipex_plugin.kernels.lowbit_tune import tune_and_save
 
-        return tune_and_save(kernel, fmt, m, n, k, device)[key]
-    return heuristic_config(kernel, m, n, k, device)
+        tune_and_save(kernel, fmt, bucket, n, k, device)  # saves, then clears the caches
+        cfg, _ = _lookup(kernel, fmt, bucket, n, k, device)
+    return cfg
 
 
 def choose_path(fmt: str, m: int, n: int, k: int, device: torch.device) -> str:
@@ -168,5 +188,9 @@ def gemm_config(fmt: str, m: int, n: int, k: int, device: torch.device) -> dict:
 def dense_min_m(fmt: str, device: torch.device) -> int:
     if fmt in DENSE_ONLY:
         return 2
-    table = tuned_table(device)
-    return int(table.get(f"dense_min_m|{fmt}", DENSE_MIN_M))
+    return _tuned_dense_min_m(fmt, device)
+
+
+@functools.lru_cache(maxsize=256)
+def _tuned_dense_min_m(fmt: str, device: torch.device) -> int:
+    return int(tuned_table(device).get(f"dense_min_m|{fmt}", DENSE_MIN_M))
