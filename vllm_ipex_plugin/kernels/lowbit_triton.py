@@ -8,13 +8,17 @@ and bit casts, ``tl.dot``; no inline assembly or vendor intrinsics. Layout: see
 - fp8_e4m3 is an fp16 whose exponent field holds the 4-bit exponent: place
   ``sign << 15 | (exp_mant << 7)`` and multiply by 2^8 (covers subnormals too).
 - fp6 (e3m2, bias 3) likewise: ``sign << 15 | exp << 10 | mant << 8`` times 2^12.
+- 4-bit and int8 codes: OR-ed into the mantissa of 2^23, then 2^23 subtracted (no
+  int->float conversion).
 
 Three kernels share one tile decoder: a GEMV (M = 1; elementwise products reduced once
 per program), a ``tl.dot`` GEMM, and a dequantize kernel for the large-M path
 (dequantize once + dense matmul). GEMV and GEMM split K across programs when the output
 has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer); ``lowbit_matmul``
-picks the kernel by batch size. Launch configurations come from ``lowbit_tuning`` (tuned
-per device and shape, cached on disk) or its heuristics.
+picks the kernel by batch size. For the 4-bit formats a second GEMV
+(``_lowbit_gemv_pairs_kernel``) skips the interleave altogether; the tuner picks between
+the two. Launch configurations come from ``lowbit_tuning`` (tuned per device and shape,
+cached on disk) or its heuristics.
 """
 
 from __future__ import annotations
