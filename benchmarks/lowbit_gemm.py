@@ -14,7 +14,6 @@ throughput. Needs only torch + Triton (no vLLM).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
@@ -28,7 +27,7 @@ from vllm_ipex_plugin.kernels import lowbit_triton as lt  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_quantize_triton import lowbit_quantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_reference import dequantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_reference import quantize as torch_quantize  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit_tune import graph_time  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit_tune import graph_time, weight_copies  # noqa: E402
 
 
 def quantize(w, fmt):
@@ -36,23 +35,14 @@ def quantize(w, fmt):
     return lowbit_quantize(w, fmt)
 
 COPY_BW = 3.0e12  # measured H100 device copy rate (shared/reference/perf-anchors.md)
-L2_BYTES = 50 * 2**20
 REL_BOUND = 2e-3
 FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256)]  # (K, N)
 MS = [1, 16, 64, 256, 1024]
 
 
-def time_sets(call, sets, reps: int = 5) -> float:
-    return graph_time([functools.partial(call, s) for s in sets], reps=reps)
-
-
 def weight_bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
-
-
-def copies_for(nbytes: int) -> int:
-    return max(2, min(32, -(-3 * L2_BYTES // max(nbytes, 1))))
 
 
 def check(fmt, k, n, m, gen) -> float:
@@ -91,8 +81,7 @@ def bench_case(fmt, k, n, m, gen, fp16_cache):
     w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
     t0 = quantize(w, fmt)
     nbytes = weight_bytes(t0)
-    reps = copies_for(nbytes)
-    sets = [t0] + [{key: v.clone() for key, v in t0.items()} for _ in range(reps - 1)]
+    sets = weight_copies(t0)
     x = torch.randn(m, k, device="cuda", generator=gen).half()
     variants = {}
     if m <= 4:
@@ -107,9 +96,7 @@ def bench_case(fmt, k, n, m, gen, fp16_cache):
     t_ours = variants[best]
     key = (k, n, m)
     if key not in fp16_cache:
-        wh = w.half()
-        r16 = copies_for(wh.numel() * 2)
-        ws = [wh] + [wh.clone() for _ in range(r16 - 1)]
+        ws = [c["w"] for c in weight_copies({"w": w.half()})]
         fp16_cache[key] = graph_time([lambda ww=ww: torch.matmul(x, ww.T) for ww in ws])
     t_fp16 = fp16_cache[key]
     moved = nbytes + 2 * m * k + 2 * m * n
