@@ -127,6 +127,26 @@ def _load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
 
 
 @triton.jit
+def _split_k_range(K, BK: tl.constexpr, SPLIT_K: tl.constexpr, pid_k):
+    """Columns ``[start, end)`` of split ``pid_k``: BK-aligned spans, the last one clipped to K."""
+    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
+    k_start = pid_k * k_span
+    return k_start, tl.minimum(K, k_start + k_span)
+
+
+@triton.jit
+def _store_gemv_row(out, y_row, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS: tl.constexpr, SPLIT_K: tl.constexpr):
+    """One activation row's outputs: bias added by the first split only; atomics when split."""
+    if HAS_BIAS:
+        if pid_k == 0:
+            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
+    if SPLIT_K == 1:
+        tl.store(y_row + offs_n, out.to(y_row.dtype.element_ty), mask=n_mask)
+    else:
+        tl.atomic_add(y_row + offs_n, out, mask=n_mask)
+
+
+@triton.jit
 def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
@@ -136,9 +156,7 @@ def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     pid_k = tl.program_id(2)
     offs_n = pid_n * BN + tl.arange(0, BN)
     n_mask = offs_n < N
-    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
-    k_start = pid_k * k_span
-    k_end = tl.minimum(K, k_start + k_span)
+    k_start, k_end = _split_k_range(K, BK, SPLIT_K, pid_k)
     x_row = x_ptr + row * stride_xm
     acc = tl.zeros((BN, BK), dtype=tl.float32)
     for k0 in range(k_start, k_end, BK):
@@ -146,15 +164,8 @@ def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
                               stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
         x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
         acc += w * x[None, :]
-    out = tl.sum(acc, axis=1)
-    if HAS_BIAS:
-        if pid_k == 0:
-            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
-    y = y_ptr + row * stride_ym + offs_n
-    if SPLIT_K == 1:
-        tl.store(y, out.to(y_ptr.dtype.element_ty), mask=n_mask)
-    else:
-        tl.atomic_add(y, out, mask=n_mask)
+    _store_gemv_row(tl.sum(acc, axis=1), y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS,
+                    SPLIT_K)
 
 
 @triton.jit
@@ -174,9 +185,7 @@ def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_
     pid_k = tl.program_id(2)
     offs_n = pid_n * BN + tl.arange(0, BN)
     n_mask = offs_n < N
-    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
-    k_start = pid_k * k_span
-    k_end = tl.minimum(K, k_start + k_span)
+    k_start, k_end = _split_k_range(K, BK, SPLIT_K, pid_k)
     G: tl.constexpr = BK // QB
     T: tl.constexpr = QB // 2
     rows = offs_n[:, None, None]
@@ -211,15 +220,8 @@ def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_
         else:
             part = tl.load(code_ptr + lo) * x_lo + tl.load(code_ptr + hi) * x_hi
             acc += part * s
-    out = tl.sum(tl.sum(acc, axis=2), axis=1)
-    if HAS_BIAS:
-        if pid_k == 0:
-            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
-    y = y_ptr + row * stride_ym + offs_n
-    if SPLIT_K == 1:
-        tl.store(y, out.to(y_ptr.dtype.element_ty), mask=n_mask)
-    else:
-        tl.atomic_add(y, out, mask=n_mask)
+    _store_gemv_row(tl.sum(tl.sum(acc, axis=2), axis=1), y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k,
+                    HAS_BIAS, SPLIT_K)
 
 
 @triton.jit
@@ -241,9 +243,7 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     offs_n = pid_n * BN + tl.arange(0, BN)
     m_mask = offs_m < M
     n_mask = offs_n < N
-    k_span = tl.cdiv(K, BK * SPLIT_K) * BK
-    k_start = pid_k * k_span
-    k_end = tl.minimum(K, k_start + k_span)
+    k_start, k_end = _split_k_range(K, BK, SPLIT_K, pid_k)
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     x_rows = x_ptr + offs_m[:, None] * stride_xm
     for k0 in range(k_start, k_end, BK):
