@@ -1,6 +1,7 @@
 """Triton paged attention on the GPU: correctness vs SDPA (float32), decode bandwidth, prefill TFLOP/s.
 
-    python benchmarks/attention.py
+    python benchmarks/attention.py            # the tables
+    python benchmarks/attention.py --sweep    # prefill launch configurations at 8k, best last
 
 Decode: Llama-3-8B attention (32 query heads, 8 KV heads, head size 128, fp16 KV, block
 size 16) at batch {1, 16, 64, 128} x context {1k, 4k, 16k}; achieved fraction of 3.0 TB/s
@@ -12,11 +13,13 @@ torch.nn.functional.scaled_dot_product_attention on the same card. Needs torch +
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,8 +37,9 @@ def timed(fn, reps: int = 20) -> float:
 def make_batch(batch, ctx, q_len, heads, kv_heads, d, block_size, dtype, gen):
     blocks_per = -(-ctx // block_size)
     num_blocks = batch * blocks_per + 1
-    kc = torch.randn(num_blocks, block_size, kv_heads, d, device="cuda", dtype=dtype, generator=gen)
-    vc = torch.randn_like(kc)
+    # vLLM's default cache layout (NHD, K and V packed on the last dim), split into two views
+    kv = torch.randn(num_blocks, block_size, kv_heads, 2 * d, device="cuda", dtype=dtype, generator=gen)
+    kc, vc = kv.split(d, dim=-1)
     table = torch.randperm(num_blocks - 1, device="cuda", generator=gen)[: batch * blocks_per]
     table = table.view(batch, blocks_per).to(torch.int32)
     q = torch.randn(batch * q_len, heads, d, device="cuda", dtype=dtype, generator=gen)
@@ -50,14 +54,43 @@ def dense_kv(kc, vc, table, ctx, req):
     return k, v
 
 
+def step_qkv(q, kc, vc, table, batch, ctx, q_len):
+    """The step's queries, keys and values as vLLM hands them to attention: strided views of
+    one QKV projection output (keys/values: each request's last ``q_len`` positions)."""
+    news = [dense_kv(kc, vc, table, ctx, r) for r in range(batch)]
+    k = torch.cat([kk[ctx - q_len :] for kk, _ in news])
+    v = torch.cat([vv[ctx - q_len :] for _, vv in news])
+    qkv = torch.cat([q.flatten(1), k.flatten(1), v.flatten(1)], dim=1)
+    a, b = q.shape[1] * q.shape[2], k.shape[1] * k.shape[2]
+    return (qkv[:, :a].view_as(q), qkv[:, a : a + b].view_as(k), qkv[:, a + b :].view_as(v))
+
+
+KV_LOADS = ("gather", "block", "desc", "desc+new")  # desc+new: descriptors, new tokens from the QKV views
+
+
+def bind(kv_load, q, kc, vc, qsl, seq, table, batch, q_len, scale, out, qkv=None, **tuning):
+    """``at.paged_attention`` as a no-argument call, its plan for ``kv_load`` made here (outside
+    any graph capture; ``qkv``: step_qkv's views)."""
+    load = kv_load.removesuffix("+new")
+    plan = at.make_plan(qsl, batch, q_len, q.shape[1], kc.shape[2], seq_lens=seq, kv_load=load, **tuning)
+    extra = {}
+    if kv_load.endswith("+new"):
+        q, extra = qkv[0], {"key": qkv[1], "value": qkv[2]}
+    return functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, batch, q_len, scale, out, plan=plan,
+                             **extra)
+
+
 def check(gen) -> float:
+    """Max relative error against float32 SDPA over decode, mixed, GQA, head sizes and every K/V read."""
     worst = 0.0
-    for batch, ctx, q_len, heads, kvh, d in [(3, 1000, 1, 32, 8, 128), (2, 700, 300, 32, 8, 128),
-                                             (1, 2048, 2048, 16, 16, 64), (4, 513, 1, 8, 1, 256),
-                                             (2, 300, 40, 12, 4, 80), (2, 300, 40, 12, 4, 96)]:
-        q, kc, vc, table, qsl, seq = make_batch(batch, ctx, q_len, heads, kvh, d, 16, torch.float16, gen)
+    cases = [(3, 1000, 1, 32, 8, 128, 16), (2, 700, 300, 32, 8, 128, 16), (1, 2048, 2048, 16, 16, 64, 64),
+             (4, 513, 1, 8, 1, 256, 16), (2, 300, 40, 12, 4, 80, 16), (2, 300, 40, 12, 4, 96, 16),
+             (2, 1500, 700, 32, 8, 128, 64), (1, 4096, 4096, 32, 32, 128, 64)]
+    for (batch, ctx, q_len, heads, kvh, d, bs), kv_load in itertools.product(cases, KV_LOADS):
+        q, kc, vc, table, qsl, seq = make_batch(batch, ctx, q_len, heads, kvh, d, bs, torch.float16, gen)
         out = torch.full_like(q, float("nan"))
-        at.paged_attention(q, kc, vc, qsl, seq, table, batch, q_len, d**-0.5, out)
+        bind(kv_load, q, kc, vc, qsl, seq, table, batch, q_len, d**-0.5, out,
+             step_qkv(q, kc, vc, table, batch, ctx, q_len))()
         for r in range(batch):
             k, v = dense_kv(kc, vc, table, ctx, r)
             qq = q[r * q_len : (r + 1) * q_len].float().transpose(0, 1)
@@ -72,29 +105,32 @@ def check(gen) -> float:
 
 
 def prefill_sweep(gen) -> None:
-    """TF/s of prefill tile configurations at 4k and 8k (each config checked against SDPA first)."""
-    for n in (4096, 8192):
-        q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
-        k, v = dense_kv(kc, vc, table, n, 0)
-        qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in (q, k, v))
-        ref = F.scaled_dot_product_attention(qq, kk, vv, is_causal=True)[0].transpose(0, 1).float()
-        flops = 4 * n * n * 32 * 128 / 2
-        for bq in (64, 128):
-            for bn in (32, 64, 128):
-                for warps in (4, 8):
-                    for stages in (2, 3):
-                        plan = at.make_plan(qsl, 1, n, 32, 32, block_q=bq, seq_lens=seq, block_n=bn, num_warps=warps,
-                                            num_stages=stages)
-                        out = torch.empty_like(q)
-                        try:
-                            at.paged_attention(q, kc, vc, qsl, seq, table, 1, n, 0.088388, out, plan=plan)
-                        except Exception as exc:
-                            print(f"n={n} bq={bq} bn={bn} w={warps} s={stages}: {str(exc)[:60]}")
-                            continue
-                        err = ((out.float() - ref).norm() / ref.norm()).item()
-                        t = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088388,
-                                                    out, plan=plan), reps=5)
-                        print(f"n={n} bq={bq} bn={bn} w={warps} s={stages}: {flops / t / 1e12:6.1f} TF/s err {err:.1e}")
+    """TF/s of prefill configurations at 8k (each checked against SDPA first), best last."""
+    n, results = 8192, []
+    q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
+    qkv = step_qkv(q, kc, vc, table, 1, n, n)
+    qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in qkv)
+    ref = F.scaled_dot_product_attention(qq, kk, vv, is_causal=True)[0].transpose(0, 1).float()
+    flops = 4 * n * n * 32 * 128 / 2
+    for kv_load, bq, bn, warps, stages in itertools.product(KV_LOADS[1:], (64, 128), (32, 64), (4, 8), (2, 3, 4)):
+        if warps == 8 and bq * bn < 128 * 64:
+            continue
+        name = f"{kv_load:8} bq={bq:3} bn={bn:3} w={warps} s={stages}"
+        out = torch.empty_like(q)
+        try:
+            call = bind(kv_load, q, kc, vc, qsl, seq, table, 1, n, 0.088388, out, qkv, block_q=bq, block_n=bn,
+                        num_warps=warps, num_stages=stages)
+            call()
+            err = ((out.float() - ref).norm() / ref.norm()).item()
+            t = timed(call, reps=5)
+        except Exception as exc:  # a config the compiler rejects (shared memory, registers)
+            print(f"{name}: {type(exc).__name__} {str(exc)[:80]}")
+            continue
+        results.append((flops / t / 1e12, name, err))
+        print(f"{name}: {flops / t / 1e12:6.1f} TF/s err {err:.1e}", flush=True)
+    print("\nbest 10 at 8k:")
+    for tf, name, err in sorted(results)[-10:]:
+        print(f"{name}: {tf:6.1f} TF/s err {err:.1e}")
 
 
 def main() -> None:
@@ -120,19 +156,49 @@ def main() -> None:
     print(f"{'batch':>5} {'context':>7} {'us':>9} {'TB/s':>6} {'of 3.0 TB/s':>11}")
     for b, c, us, tbs, frac in rows:
         print(f"{b:>5} {c:>7} {us:9.1f} {tbs:6.2f} {frac:11.0%}")
-    print(f"\nprefill, causal, 32 heads x 128, fp16, one sequence, {card}")
-    print(f"{'seq':>6} {'ours TF/s':>10} {'SDPA TF/s':>10} {'ratio':>6}")
+    print(f"\ndecode, block size 64 (tiles inside blocks), fraction of 3.0 TB/s per K/V read, {card}")
+    print(f"{'batch':>5} {'context':>7} " + " ".join(f"{m:>8}" for m in KV_LOADS[:3]))
+    for batch, ctx in ((16, 4096), (64, 4096), (16, 16384), (64, 16384)):
+        q, kc, vc, table, qsl, seq = make_batch(batch, ctx, 1, 32, 8, 128, 64, torch.float16, gen)
+        out = torch.empty_like(q)
+        kv_bytes = batch * ctx * 8 * 128 * 2 * 2
+        fr = [kv_bytes / timed(bind(m, q, kc, vc, qsl, seq, table, batch, 1, 0.088, out)) / COPY_BW
+              for m in KV_LOADS[:3]]
+        print(f"{batch:>5} {ctx:>7} " + " ".join(f"{x:8.0%}" for x in fr))
+        del kc, vc
+    print(f"\nprefill, causal, 32 heads x 128, fp16, one sequence, block size 64, TFLOP/s, {card}")
+    print("K/V reads: gather = block table per position; block = one lookup per tile (portable default);")
+    print("desc = tensor descriptors (TMA; default on Hopper); desc+new = desc, the new tokens read from the")
+    print("step's QKV views instead of the cache; each with the plan's default tiles for its read")
+    print(f"{'seq':>6} " + " ".join(f"{m:>8}" for m in KV_LOADS) + f" {'SDPA':>8} {'best/SDPA':>9}")
     for n in (1024, 2048, 4096, 8192):
         q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
+        qkv = step_qkv(q, kc, vc, table, 1, n, n)
         out = torch.empty_like(q)
-        plan = at.make_plan(qsl, 1, n, 32, 32, seq_lens=seq)
-        t_ours = timed(functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088, out,
-                                         plan=plan), reps=10)
-        k, v = dense_kv(kc, vc, table, n, 0)
-        qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in (q, k, v))
-        t_sdpa = timed(functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True), reps=10)
         flops = 4 * n * n * 32 * 128 / 2
-        print(f"{n:>6} {flops / t_ours / 1e12:10.1f} {flops / t_sdpa / 1e12:10.1f} {t_sdpa / t_ours:6.2f}")
+        tf = [flops / timed(bind(m, q, kc, vc, qsl, seq, table, 1, n, 0.088, out, qkv), reps=10) / 1e12
+              for m in KV_LOADS]
+        qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in qkv)
+        sdpa = flops / timed(functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True),
+                             reps=10) / 1e12
+        print(f"{n:>6} " + " ".join(f"{x:8.1f}" for x in tf) + f" {sdpa:8.1f} {max(tf) / sdpa:9.2f}")
+
+    print(f"\nprefill with GQA (32 q / 8 KV heads x 128, Llama-3-8B), fp16, block size 64, TFLOP/s, {card}")
+    print(f"{'cached+new':>11} " + " ".join(f"{m:>8}" for m in KV_LOADS) + f" {'SDPA':>8} {'best/SDPA':>9}")
+    for cached, new in ((0, 8192), (4096, 4096)):
+        ctx = cached + new
+        q, kc, vc, table, qsl, seq = make_batch(1, ctx, new, 32, 8, 128, 64, torch.float16, gen)
+        qkv = step_qkv(q, kc, vc, table, 1, ctx, new)
+        out = torch.empty_like(q)
+        flops = 4 * 32 * 128 * (new * cached + new * new / 2)
+        tf = [flops / timed(bind(m, q, kc, vc, qsl, seq, table, 1, new, 0.088, out, qkv), reps=10) / 1e12
+              for m in KV_LOADS]
+        k, v = dense_kv(kc, vc, table, ctx, 0)
+        qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in (q, k, v))
+        mask = causal_lower_right(new, ctx)
+        sdpa = flops / timed(functools.partial(F.scaled_dot_product_attention, qq, kk, vv, attn_mask=mask,
+                                               enable_gqa=True), reps=10) / 1e12
+        print(f"{f'{cached}+{new}':>11} " + " ".join(f"{x:8.1f}" for x in tf) + f" {sdpa:8.1f} {max(tf) / sdpa:9.2f}")
 
 
 if __name__ == "__main__":

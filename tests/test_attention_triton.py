@@ -25,10 +25,14 @@ ATOL = 2e-5
 pytestmark = pytest.mark.usefixtures("interpreter_env")
 
 
-def _batch(block_size, num_kv, head, requests, gen):
+def _batch(block_size, num_kv, head, requests, gen, packed=False):
+    """``packed``: K and V share one [blocks, block_size, kv_heads, 2 * head] tensor (vLLM's NHD cache)."""
     num_blocks = 48
-    kc = torch.full((num_blocks, block_size, num_kv, head), float("nan"))
-    vc = torch.full_like(kc, float("nan"))
+    if packed:
+        kc, vc = torch.full((num_blocks, block_size, num_kv, 2 * head), float("nan")).split(head, dim=-1)
+    else:
+        kc = torch.full((num_blocks, block_size, num_kv, head), float("nan"))
+        vc = torch.full_like(kc, float("nan"))
     perm = torch.randperm(num_blocks, generator=gen)
     max_blocks = max(math.ceil((c + n) / block_size) for c, n in requests)
     table = torch.zeros(len(requests), max_blocks, dtype=torch.int32)
@@ -85,3 +89,88 @@ def test_decode_only_batch_with_default_splits():
     out = torch.full_like(query, float("nan"))
     at.paged_attention(query, kc, vc, qsl, sl_t, table, 3, 1, 0.125, out)
     assert (out - expected).abs().max().item() < ATOL
+
+
+@pytest.mark.parametrize("kv_load", ["gather", "block", "desc", "desc+new"])
+@pytest.mark.parametrize("block_size,block_n,packed", [(16, 16, True), (32, 16, False), (16, 32, True)])
+@pytest.mark.parametrize("window,cap,splits", [(None, None, 1), (None, None, 2), (9, None, 1), (None, 20.0, 1)])
+def test_kv_load_modes_match_reference(kv_load, block_size, block_n, packed, window, cap, splits):
+    """Every K/V read (per-position gather, one lookup per tile, tensor descriptors, and
+    descriptors over the step's new keys/values for tiles past the cached prefix) on prefill
+    below and on the diagonal, a cached prefix, decode and a tail tile, with separate and
+    packed K/V caches. With ``block_n > block_size`` tiles span blocks, so the plan must
+    fall back to the gather."""
+    gen = torch.Generator().manual_seed(block_size * 7 + block_n)
+    requests = [(70, 1), (40, 37), (0, 50), (block_size, 1)]
+    heads, kv_heads, head = 8, 2, 64
+    kc, vc, table, starts, seq_lens, keys, values, slots = _batch(block_size, kv_heads, head, requests, gen, packed)
+    for k, v, sl in zip(keys, values, slots, strict=True):
+        at.write_kv_cache(k, v, kc, vc, sl)
+    # the step's tokens as vLLM hands them over: q, k and v strided views of one projection output
+    qkv = torch.randn(starts[-1], (heads + 2 * kv_heads) * head, generator=gen)
+    query = qkv[:, : heads * head].view(-1, heads, head)
+    new_key = qkv[:, heads * head : (heads + kv_heads) * head].view(-1, kv_heads, head)
+    new_value = qkv[:, (heads + kv_heads) * head :].view(-1, kv_heads, head)
+    for i, (cached, _) in enumerate(requests):
+        new_key[starts[i] : starts[i + 1]] = keys[i][cached:]
+        new_value[starts[i] : starts[i + 1]] = values[i][cached:]
+    qsl, sl_t = torch.tensor(starts, dtype=torch.int32), torch.tensor(seq_lens, dtype=torch.int32)
+    expected = torch.full_like(query, float("nan"))
+    ref.paged_attention(query, kc, vc, ref.PagedBatch(qsl, sl_t, table, 4), 0.125, expected, window, cap)
+    load = kv_load.removesuffix("+new")
+    plan = at.make_plan(qsl, 4, 50, heads, kv_heads, splits=splits, seq_lens=sl_t, block_n=block_n, kv_load=load)
+    mode = at._kv_load_mode(plan, kc, vc, block_n)
+    tiles_in_blocks = load != "gather" and block_n <= block_size
+    assert mode == ({"block": at.BLOCK, "desc": at.DESC}[load] if tiles_in_blocks else at.GATHER).value
+    extra = {}
+    if kv_load == "desc+new":
+        extra = {"key": new_key, "value": new_value}
+        assert at._new_kv_descriptors(new_key, new_value, kc, block_n) is not None  # used in descriptor mode
+    out = torch.full_like(query, float("nan"))
+    at.paged_attention(query, kc, vc, qsl, sl_t, table, 4, 50, 0.125, out, window, cap, plan=plan, **extra)
+    assert (out - expected).abs().max().item() < ATOL
+
+
+def test_kv_load_default_and_override(monkeypatch):
+    """Plain loads off Hopper (Intel GPUs included) unless IPEX_PLUGIN_ATTN_KV_LOAD names a read."""
+    monkeypatch.delenv("IPEX_PLUGIN_ATTN_KV_LOAD", raising=False)
+    assert at.default_kv_load(torch.device("cpu")) == "block"
+    monkeypatch.setenv("IPEX_PLUGIN_ATTN_KV_LOAD", "DESC")
+    assert at.default_kv_load(torch.device("cpu")) == "desc"
+    assert at.make_plan(torch.tensor([0, 1], dtype=torch.int32), 1, 1, 4, 2).kv_load == "desc"
+
+
+def test_kv_load_env_rejects_unknown_reads(monkeypatch):
+    monkeypatch.setenv("IPEX_PLUGIN_ATTN_KV_LOAD", "tma")
+    with pytest.raises(ValueError, match=r"IPEX_PLUGIN_ATTN_KV_LOAD='tma' is not one of gather, block, desc; "
+                                         r"unset it for the default\."):
+        at.default_kv_load(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kv_load,dtype,bound", [("block", torch.float32, 5e-5), ("desc", torch.float32, 5e-5),
+                                                  ("block", torch.float16, 5e-3)])
+def test_growing_scores_match_reference(kv_load, dtype, bound):
+    """Scores that rise along the context, steeply (the running maximum jumps every tile) and
+    gently, so the online softmax rescales its accumulator over and over, in float32 and fp16.
+    The float32 bound is 5e-5 because logits reach ~100, where float32 rounds q.k ~1e-5 apart
+    in kernel and reference."""
+    gen = torch.Generator().manual_seed(11)
+    requests = [(150, 40), (150, 40)]
+    kc, vc, table, starts, seq_lens, keys, values, slots = _batch(16, 2, 64, requests, gen)
+    u = torch.randn(64, generator=gen)
+    u = u / u.norm() * 8.0
+    # growth of the row maximum per 16-key tile: 0.05 * 16 * 64 * 0.125 * log2(e) = 9.2 and 1.8 (log2 units)
+    for k, rate in zip(keys, (0.05, 0.01), strict=True):
+        k += rate * torch.arange(k.shape[0]).float()[:, None, None] * u
+    kc, vc = kc.to(dtype), vc.to(dtype)
+    for k, v, sl in zip(keys, values, slots, strict=True):
+        at.write_kv_cache(k.to(dtype), v.to(dtype), kc, vc, sl)
+    query = u.expand(starts[-1], 4, 64).clone() + 0.1 * torch.randn(starts[-1], 4, 64, generator=gen)
+    query = query.to(dtype)
+    qsl, sl_t = torch.tensor(starts, dtype=torch.int32), torch.tensor(seq_lens, dtype=torch.int32)
+    expected = torch.empty(query.shape)
+    ref.paged_attention(query.float(), kc.float(), vc.float(), ref.PagedBatch(qsl, sl_t, table, 2), 0.125, expected)
+    plan = at.make_plan(qsl, 2, 40, 4, 2, seq_lens=sl_t, block_n=16, kv_load=kv_load)
+    out = torch.full_like(query, float("nan"))
+    at.paged_attention(query, kc, vc, qsl, sl_t, table, 2, 40, 0.125, out, plan=plan)
+    assert (out.float() - expected).abs().max().item() < bound

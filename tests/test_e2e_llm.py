@@ -42,7 +42,7 @@ SECOND_ROUND = [
 ]
 
 
-def _vllm_run(model_path: str, block_size: int, rounds: list[list[str]]):
+def _vllm_run(model_path: str, block_size: int, rounds: list[list[str]], max_batched: int = MAX_NUM_BATCHED_TOKENS):
     from vllm import LLM, SamplingParams
 
     llm = LLM(
@@ -53,7 +53,7 @@ def _vllm_run(model_path: str, block_size: int, rounds: list[list[str]]):
         block_size=block_size,
         enable_prefix_caching=True,
         enable_chunked_prefill=True,
-        max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
+        max_num_batched_tokens=max_batched,
         max_num_seqs=8,
         seed=0,
     )
@@ -69,12 +69,12 @@ def _vllm_run(model_path: str, block_size: int, rounds: list[list[str]]):
         gc.collect()
 
 
-def _check_against_hf(model_path: str, results) -> None:
+def _check_against_hf(model_path: str, results, max_batched: int = MAX_NUM_BATCHED_TOKENS) -> None:
     from transformers import AutoModelForCausalLM
 
     hf = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     hf.eval()
-    assert any(len(p) > MAX_NUM_BATCHED_TOKENS for p, _ in results), "no chunked prompt"
+    assert any(len(p) > max_batched for p, _ in results), "no chunked prompt"
     for prompt_ids, completion in results:
         expected = hf_greedy(hf, prompt_ids, NEW_TOKENS)
         assert list(completion.token_ids) == expected, (
@@ -111,3 +111,19 @@ def test_runs_on_plugin_platform_and_backend(demo_model_path):
     from vllm.v1.attention.backends.registry import AttentionBackendEnum
 
     assert AttentionBackendEnum["IPEX_XPU_ATTN"].get_path().endswith("IpexAttentionBackend")
+
+
+@pytest.mark.e2e
+def test_triton_kernels_through_vllm_match_transformers(tiny_llama_path, monkeypatch):
+    """The Triton provider (interpreted on the CPU) under vLLM with descriptor reads: tiles of
+    cached prefixes come from the paged cache, tiles of the step's new tokens from the key and
+    value tensors vLLM hands the backend. Block size 64 = the 64-position KV tiles; a prompt of
+    200+ tokens in chunks of 128 gives query blocks with whole new-token tiles below them,
+    both on a fresh start and after a cached prefix (a chunk, then the second round)."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # read by vLLM's spawned worker when it imports Triton
+    monkeypatch.setenv("IPEX_PLUGIN_ATTN_PROVIDER", "triton")
+    monkeypatch.setenv("IPEX_PLUGIN_ATTN_KV_LOAD", "desc")
+    long_prefix = 2 * SHARED_PREFIX
+    rounds = [[*FIRST_ROUND[:2], long_prefix + "Today, a single phone"], [long_prefix + "Looking ahead, researchers"]]
+    results = _vllm_run(tiny_llama_path, 64, rounds, max_batched=128)
+    _check_against_hf(tiny_llama_path, results, max_batched=128)

@@ -217,6 +217,9 @@ class IpexAttentionImpl(AttentionImpl[IpexAttentionMetadata]):
         n = attn_metadata.num_actual_tokens
         key_cache, value_cache = self._split_cache(kv_cache)
         out = output[:n].view(n, self.num_heads, self.head_size)
+        new_kv = None
+        if key is not None and value is not None:  # absent on layers that share another's KV
+            new_kv = tuple(t[:n].reshape(n, self.num_kv_heads, self.head_size) for t in (key, value))
         self.provider.attend(
             query[:n].view(n, self.num_heads, self.head_size),
             key_cache,
@@ -226,5 +229,6 @@ class IpexAttentionImpl(AttentionImpl[IpexAttentionMetadata]):
             out,
             self.sliding_window,
             self.logits_soft_cap,
+            new_kv,
         )
         return output

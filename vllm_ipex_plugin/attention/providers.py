@@ -40,7 +40,10 @@ class AttentionProvider(Protocol):
         out: torch.Tensor,
         sliding_window: int | None,
         logits_soft_cap: float | None,
-    ) -> None: ...
+        new_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        """``new_kv``: the step's keys and values (``[tokens, kv_heads, head_size]``), already
+        in the cache; a provider may read the new tokens from them instead (or ignore them)."""
 
 
 class TorchReferenceProvider:
@@ -52,7 +55,7 @@ class TorchReferenceProvider:
         ref.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
 
     def attend(
-        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
     ) -> None:
         ref.paged_attention(
             query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
@@ -71,14 +74,15 @@ class TritonProvider:
         attention_triton.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
 
     def attend(
-        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
     ) -> None:
         from vllm_ipex_plugin.kernels import attention_triton
 
+        key, value = new_kv or (None, None)
         attention_triton.paged_attention(
             query, key_cache, value_cache, batch.query_start_loc, batch.seq_lens, batch.block_table,
             batch.num_reqs, batch.max_query_len, scale, out, sliding_window, logits_soft_cap,
-            causal=batch.causal, plan=batch.plan,
+            causal=batch.causal, plan=batch.plan, key=key, value=value,
         )
 
 
@@ -116,11 +120,11 @@ class XpuKernelsProvider(TritonProvider):
         self._flash = flash_attn_varlen_func
 
     def attend(
-        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
     ) -> None:
         if not xpu_kernels_support(query, key_cache):
             return super().attend(
-                query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+                query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv
             )
         self._flash(
             q=query,
