@@ -43,3 +43,14 @@ def test_vllm_xpu_kernels_only_take_xpu_tensors():
     query = torch.zeros(4, 2, 64, dtype=torch.float16)
     key_cache = torch.zeros(3, 16, 2, 64, dtype=torch.float16)
     assert not providers.xpu_kernels_support(query, key_cache)
+
+
+def test_backend_prefers_blocks_of_whole_kv_tiles():
+    """vLLM asks the backend when --block-size is not given: 64 positions, the Triton KV tile."""
+    from vllm.platforms.interface import Platform
+
+    from vllm_ipex_plugin.attention.backend import IpexAttentionBackend
+    from vllm_ipex_plugin.kernels.attention_triton import make_plan
+
+    assert Platform._preferred_block_size_for_backends([IpexAttentionBackend], 16, None) == 64
+    assert make_plan(torch.tensor([0, 300], dtype=torch.int32), 1, 300, 8, 2).block_n == 64
