@@ -47,7 +47,7 @@ def _write_kv_kernel(key_ptr, value_ptr, kc_ptr, vc_ptr, slot_ptr,
 
 
 LOG2E = tl.constexpr(1.4426950408889634)  # jit code reads only constexpr globals
-# How K/V tiles are read (see _kv_tiles); also the values of AttentionPlan.kv_load.
+# How K/V tiles are read (see _tile_place); AttentionPlan.kv_load names the first three.
 GATHER = tl.constexpr(0)
 BLOCK = tl.constexpr(1)
 DESC = tl.constexpr(2)
