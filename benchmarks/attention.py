@@ -1,7 +1,7 @@
 """Triton paged attention on the GPU: correctness vs SDPA (float32), decode bandwidth, prefill TFLOP/s.
 
     python benchmarks/attention.py            # the tables
-    python benchmarks/attention.py --sweep    # prefill launch configurations at 8k, best last
+    python benchmarks/attention.py --sweep [N ...]   # prefill launch configurations (default 8k), best last
     python benchmarks/attention.py --check    # correctness only
 
 Decode: Llama-3-8B attention (32 query heads, 8 KV heads, head size 128, fp16 KV, block
@@ -112,9 +112,10 @@ def check(gen) -> dict:
     return worst
 
 
-def prefill_sweep(gen) -> None:
-    """TF/s of prefill configurations at 8k (each checked against SDPA first), best last."""
-    n, results = 8192, []
+def prefill_sweep(gen, n: int = 8192) -> None:
+    """TF/s of prefill configurations for one MHA sequence of ``n`` (each checked against SDPA
+    first), best last."""
+    results = []
     q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
     qkv = step_qkv(q, kc, vc, table, 1, n, n)
     qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in qkv)
@@ -136,15 +137,17 @@ def prefill_sweep(gen) -> None:
             continue
         results.append((flops / t / 1e12, name, err))
         print(f"{name}: {flops / t / 1e12:6.1f} TF/s err {err:.1e}", flush=True)
-    print("\nbest 10 at 8k:")
+    print(f"\nbest 10 at {n}:")
     for tf, name, err in sorted(results)[-10:]:
         print(f"{name}: {tf:6.1f} TF/s err {err:.1e}")
 
 
 def main() -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
-    if "--sweep" in sys.argv:
-        prefill_sweep(gen)
+    if "--sweep" in sys.argv:  # --sweep [N ...]: sequence lengths, default 8192
+        lengths = [int(a) for a in sys.argv[sys.argv.index("--sweep") + 1 :]] or [8192]
+        for n in lengths:
+            prefill_sweep(gen, n)
         return
     card = torch.cuda.get_device_name()
     print(f"card: {card}; torch {torch.__version__}; triton {__import__('triton').__version__}")
