@@ -141,7 +141,7 @@ def _lookup(kernel: str, fmt: str, bucket: int, n: int, k: int, device: torch.de
     Cached because it runs for every linear layer of every step: uncached, the lookup
     (device name, cache path, key) cost tens of microseconds per call in eager mode.
     """
-    key = f"{kernel}|{fmt}|m{bucket}|k{k}|n{n}"
+    key = entry_key(kernel, fmt, bucket, n, k)  # a bucket is its own bucket
     table = tuned_table(device)
     if key in table:
         return table[key], True
