@@ -49,15 +49,22 @@ def register_platform() -> str | None:
     """``vllm.platform_plugins`` entry: the platform qualname, or ``None``."""
     from vllm_ipex_plugin import envs
     from vllm_ipex_plugin.platform.cli import device_from_argv
-    from vllm_ipex_plugin.platform.device_rules import XpuUnavailableError, select_platform
+    from vllm_ipex_plugin.platform.device_rules import (
+        HostCpuUnsupportedError,
+        XpuUnavailableError,
+        check_host_cpu,
+        select_platform,
+    )
 
     if not _supported_vllm():
         return None
     requested = envs.requested_device() or device_from_argv(sys.argv[1:])
     host = envs.host_mode()
     try:
+        if host:
+            check_host_cpu()
         return select_platform(host, (not host) and _xpu_available(), requested)
-    except XpuUnavailableError as exc:
+    except (XpuUnavailableError, HostCpuUnsupportedError) as exc:
         # vLLM swallows exceptions from platform plugins; SystemExit is not an
         # Exception, so the process stops here with this one line.
         raise SystemExit(str(exc)) from None

@@ -22,6 +22,42 @@ class XpuUnavailableError(RuntimeError):
     """An Intel GPU was requested explicitly but none is visible."""
 
 
+class HostCpuUnsupportedError(RuntimeError):
+    """Host mode was asked for on a CPU that vLLM's CPU kernels cannot run on."""
+
+
+_X86_MACHINES = ("x86_64", "amd64", "i686", "i386")
+
+
+def host_cpu_problem(machine: str, cpu_flags: frozenset[str]) -> str | None:
+    """Why host mode cannot run on this CPU, or ``None`` when it can.
+
+    vLLM's CPU wheel builds its x86 kernel libraries for AVX2 at least (``_C_AVX2``,
+    ``_C_AVX512``, ``_C``); on an older x86 CPU the first kernel call would die with
+    "illegal instruction", so host mode refuses to start with one line instead. Other
+    architectures have a single library and no such floor.
+    """
+    if machine.lower() not in _X86_MACHINES or "avx2" in cpu_flags:
+        return None
+    return (
+        "vllm_ipex_plugin: host mode needs an x86-64 CPU with AVX2 (vLLM's CPU kernels are "
+        "built for AVX2 and AVX-512); this CPU reports no avx2 flag in /proc/cpuinfo. Run "
+        "on a newer CPU or on an Intel GPU (unset IPEX_PLUGIN_HOST_MODE)."
+    )
+
+
+def read_cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The CPU's feature flags as Linux reports them, or ``None`` where it cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
 def select_platform(host_mode: bool, xpu_available: bool, requested_device: str) -> str | None:
     """Qualname of the platform to activate, or ``None`` to let vLLM pick its own.
 
@@ -67,3 +103,15 @@ def check_dtype(dtype: torch.dtype, device_name: str) -> None:
             f"{device_name} has no reliable bfloat16 support (Intel Arc A-series). "
             "Run with --dtype float16 (or leave --dtype auto, which picks float16 here)."
         )
+
+
+def check_host_cpu() -> None:
+    """Raise :class:`HostCpuUnsupportedError` when this CPU cannot run host mode."""
+    import platform
+
+    flags = read_cpu_flags()
+    if flags is None:  # no /proc/cpuinfo: let vLLM's own kernel selection decide
+        return
+    problem = host_cpu_problem(platform.machine(), flags)
+    if problem:
+        raise HostCpuUnsupportedError(problem)

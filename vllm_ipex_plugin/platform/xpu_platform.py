@@ -258,8 +258,12 @@ class XpuHostPlatform(XpuPlatform):
 
     @classmethod
     def import_kernels(cls) -> None:
-        # The CPU build's vllm._C carries the ops vLLM's CPU worker needs.
-        Platform.import_kernels()
+        # The CPU wheel ships one kernel library per ISA (_C = AVX-512 + BF16, _C_AVX512,
+        # _C_AVX2); vLLM's CPU platform loads the one this CPU runs. Importing vllm._C
+        # directly dies with SIGILL on CPUs without AVX-512.
+        from vllm.platforms.cpu import CpuPlatform
+
+        CpuPlatform.import_kernels()
 
     @classmethod
     def check_and_update_config(cls, vllm_config: VllmConfig) -> None:
