@@ -24,10 +24,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vllm_ipex_plugin.kernels import lowbit_triton as lt  # noqa: E402
+from vllm_ipex_plugin.kernels.common.timing import graph_time, weight_copies  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_quantize_triton import lowbit_quantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_reference import dequantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit_reference import quantize as torch_quantize  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit_tune import graph_time, weight_copies  # noqa: E402
 
 
 def quantize(w, fmt):

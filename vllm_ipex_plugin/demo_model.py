@@ -11,7 +11,6 @@ Run ``python -m vllm_ipex_plugin.demo_model`` to build it and print its path.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -21,10 +20,9 @@ FOLDER_NAME = "SmolLM2-135M-Instruct"
 
 
 def cache_root() -> Path:
-    root = os.environ.get("IPEX_PLUGIN_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "vllm_ipex_plugin"
-    )
-    return Path(root)
+    from vllm_ipex_plugin import envs
+
+    return Path(envs.cache_root())
 
 
 def gguf_folder() -> Path:

@@ -1,54 +1,143 @@
-"""Environment variables of the plugin.
+"""Every environment variable of the plugin, in one table.
 
-None starts with ``VLLM_``: vLLM warns about (or, with
-``--fail-on-environ-validation``, rejects) unknown ``VLLM_*`` variables.
-Every variable is read at call time, so a value set by a CLI action in the API
-server process is seen by the engine and worker processes it spawns.
+None starts with ``VLLM_``: vLLM warns about (or, with ``--fail-on-environ-validation``,
+rejects) unknown ``VLLM_*`` variables. Every variable is read at call time, so a value set
+by a CLI action in the API server process is seen by the engine and worker processes it
+spawns. This module imports only the standard library: every layer may read it, the kernels
+on a machine without vLLM included. README's table is checked against ``VARIABLES``
+(``tests/test_envs.py``).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-HOST_MODE = "IPEX_PLUGIN_HOST_MODE"
-"""``1`` runs the plugin's platform on the CPU with torch reference kernels
-(development and CI mode; no Intel GPU needed)."""
 
-DEVICE = "IPEX_PLUGIN_DEVICE"
-"""``xpu`` asks for an Intel GPU explicitly: start-up fails with one clear line
-when none is visible instead of silently falling back to vLLM's CPU platform.
-Set by ``vllm serve --device xpu`` as well."""
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    default: str
+    choices: tuple[str, ...] | None
+    doc: str
 
-LOW_BIT = "IPEX_PLUGIN_LOW_BIT"
-"""Default ``ipex_low_bit`` format; set by ``vllm serve --load-in-low-bit``."""
 
-ATTN_PROVIDER = "IPEX_PLUGIN_ATTN_PROVIDER"
-"""``auto`` (default), ``torch``, ``triton`` or ``xpu_kernels`` (the optional
-vllm-xpu-kernels package): which attention kernels to use."""
+VARIABLES: dict[str, EnvVar] = {}
 
-HOST_KV_CACHE_GIB = "IPEX_PLUGIN_HOST_KV_CACHE_GIB"
-"""KV cache size in host mode when ``--kv-cache-memory-bytes`` is not given
-(default 1 GiB; host mode has no device memory to budget)."""
+
+def _define(name: str, default: str, doc: str, choices: tuple[str, ...] | None = None) -> str:
+    assert not name.startswith("VLLM_") and name not in VARIABLES
+    VARIABLES[name] = EnvVar(name, default, choices, doc)
+    return name
+
+
+HOST_MODE = _define(
+    "IPEX_PLUGIN_HOST_MODE", "0",
+    "`1` runs the plugin's platform on the CPU (host mode: development and CI; no Intel GPU needed)",
+)
+DEVICE = _define(
+    "IPEX_PLUGIN_DEVICE", "",
+    "`xpu` = `--device xpu`: require an Intel GPU; start-up fails with one line when none is visible",
+)
+LOW_BIT = _define(
+    "IPEX_PLUGIN_LOW_BIT", "",
+    "default `ipex_low_bit` format (set by `--load-in-low-bit`)",
+)
+ATTN_PROVIDER = _define(
+    "IPEX_PLUGIN_ATTN_PROVIDER", "auto",
+    "attention kernels: `auto` (vllm-xpu-kernels' flash attention on XPU where that optional package "
+    "is installed, with the cases it does not take on Triton; Triton on XPU/CUDA otherwise; torch "
+    "reference elsewhere), `torch`, `triton`, `xpu_kernels`",
+    ("auto", "torch", "triton", "xpu_kernels"),
+)
+LOWBIT_KERNEL = _define(
+    "IPEX_PLUGIN_LOWBIT_KERNEL", "auto",
+    "low-bit matmul kernels: `auto` (Triton on XPU/CUDA, torch reference elsewhere), `torch`, `triton`",
+    ("auto", "torch", "triton"),
+)
+ATTN_KV_LOAD = _define(
+    "IPEX_PLUGIN_ATTN_KV_LOAD", "",
+    "how the Triton attention kernel reads K/V tiles: `gather`, `block` or `desc` (default: `desc` on "
+    "CUDA compute capability 9+, `block` elsewhere)",
+    ("gather", "block", "desc"),
+)
+HOST_KV_CACHE_GIB = _define(
+    "IPEX_PLUGIN_HOST_KV_CACHE_GIB", "1",
+    "host-mode KV cache size in GiB when `--kv-cache-memory-bytes` is not given",
+)
+CACHE = _define(
+    "IPEX_PLUGIN_CACHE", "~/.cache/vllm_ipex_plugin",
+    "where the demo and test models are built, tuned kernel configs are cached (`tuning/<device>.json`) "
+    "and the Intel compile check keeps its toolchain and results",
+)
+LOWBIT_AUTOTUNE = _define(
+    "IPEX_PLUGIN_LOWBIT_AUTOTUNE", "0",
+    "`1` tunes low-bit kernel configs for new shapes on first use",
+)
 
 TRUTHY = ("1", "true", "yes", "on")
 
 
+def _raw(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _flag(name: str) -> bool:
+    return _raw(name).lower() in TRUTHY
+
+
+def _choice(name: str) -> str:
+    """The variable's value from its choices (its default when unset); one line naming them otherwise."""
+    var = VARIABLES[name]
+    value = _raw(name).lower() or var.default
+    if var.choices and value and value not in var.choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(var.choices)}; unset it for the default.")
+    return value
+
+
 def host_mode() -> bool:
-    return os.environ.get(HOST_MODE, "").strip().lower() in TRUTHY
+    return _flag(HOST_MODE)
 
 
 def requested_device() -> str:
-    return os.environ.get(DEVICE, "").strip().lower()
+    return _raw(DEVICE).lower()
 
 
 def low_bit() -> str | None:
-    value = os.environ.get(LOW_BIT, "").strip()
-    return value or None
+    return _raw(LOW_BIT) or None
 
 
 def attn_provider() -> str:
-    return os.environ.get(ATTN_PROVIDER, "auto").strip().lower() or "auto"
+    """Unchecked: the attention layer names what is available when the choice cannot run."""
+    return _raw(ATTN_PROVIDER).lower() or VARIABLES[ATTN_PROVIDER].default
+
+
+def lowbit_kernel() -> str:
+    """Unchecked: anything but ``torch`` / ``triton`` means ``auto``."""
+    return _raw(LOWBIT_KERNEL).lower() or VARIABLES[LOWBIT_KERNEL].default
+
+
+def attn_kv_load() -> str:
+    """``""`` when unset (the device's default read applies)."""
+    return _choice(ATTN_KV_LOAD)
 
 
 def host_kv_cache_bytes() -> int:
-    return int(float(os.environ.get(HOST_KV_CACHE_GIB, "1")) * (1 << 30))
+    return int(float(_raw(HOST_KV_CACHE_GIB) or VARIABLES[HOST_KV_CACHE_GIB].default) * (1 << 30))
+
+
+def cache_root() -> str:
+    """The plugin's cache folder (not created here)."""
+    return _raw(CACHE) or os.path.join(os.path.expanduser("~"), ".cache", "vllm_ipex_plugin")
+
+
+def lowbit_autotune() -> bool:
+    return _flag(LOWBIT_AUTOTUNE)
+
+
+def markdown_table() -> str:
+    """README's environment-variable table, generated from ``VARIABLES``."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for var in VARIABLES.values():
+        rows.append(f"| `{var.name}` | {f'`{var.default}`' if var.default else '-'} | {var.doc} |")
+    return "\n".join(rows)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-import statistics
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 import triton
 
 from vllm_ipex_plugin.kernels import lowbit_reference, lowbit_triton, lowbit_tuning
+from vllm_ipex_plugin.kernels.common.timing import graph_time, weight_copies
 
 REL_BOUND = 2e-3
 
@@ -62,47 +62,6 @@ def _problem(fmt: str, m: int, n: int, k: int, device: torch.device, seed: int =
     x = torch.randn(m, k, device=device, generator=gen).half()
     ref = x.float() @ lowbit_reference.dequantize(stored, fmt).T
     return x, stored, ref
-
-
-def weight_copies(tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Enough copies of a weight that cycling through them overflows the last-level cache."""
-    nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
-    cache = 50 * 2**20
-    if tensors and next(iter(tensors.values())).device.type == "cuda":
-        cache = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", cache)
-    count = max(2, min(32, -(-3 * cache // max(nbytes, 1))))
-    return [tensors] + [{name: t.clone() for name, t in tensors.items()} for _ in range(count - 1)]
-
-
-def graph_time(fns, reps: int = 20) -> float:
-    """Median seconds per call of ``fns`` (a rotation) replayed in one CUDA graph.
-
-    Small kernels run for less time than Python takes to launch them, so timing them one
-    launch at a time measures the launcher; a graph replays the rotation back to back.
-    """
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for f in fns:
-            f()
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for f in fns:
-            f()
-    for _ in range(3):
-        graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / len(fns))
-    return statistics.median(times)
 
 
 def _time_ms(call, copies) -> float:
