@@ -30,13 +30,13 @@ def demo_model_path():
 
 @pytest.fixture(scope="session")
 def tiny_llama_path():
-    from vllm_ipex_plugin.testing import build_tiny_model
+    from tests.harness.models import build_tiny_model
 
     return str(build_tiny_model("llama"))
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen2_path():
-    from vllm_ipex_plugin.testing import build_tiny_model
+    from tests.harness.models import build_tiny_model
 
     return str(build_tiny_model("qwen2"))

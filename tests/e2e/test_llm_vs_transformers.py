@@ -9,12 +9,11 @@ round re-uses the first round's prefix (prefix caching).
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 import torch
 
-from vllm_ipex_plugin.testing import hf_greedy, hf_logprobs
+from tests.harness.reference import hf_greedy, hf_logprobs
+from tests.harness.runners import llm_generate
 
 LOGPROB_ATOL = 2e-3
 MAX_NUM_BATCHED_TOKENS = 64
@@ -43,30 +42,11 @@ SECOND_ROUND = [
 
 
 def _vllm_run(model_path: str, block_size: int, rounds: list[list[str]], max_batched: int = MAX_NUM_BATCHED_TOKENS):
-    from vllm import LLM, SamplingParams
-
-    llm = LLM(
-        model=model_path,
-        dtype="float32",
-        enforce_eager=True,
-        max_model_len=512,
-        block_size=block_size,
-        enable_prefix_caching=True,
-        enable_chunked_prefill=True,
-        max_num_batched_tokens=max_batched,
+    return llm_generate(
+        model_path, rounds, max_tokens=NEW_TOKENS, logprobs=TOP_K, block_size=block_size,
+        enable_prefix_caching=True, enable_chunked_prefill=True, max_num_batched_tokens=max_batched,
         max_num_seqs=8,
-        seed=0,
     )
-    params = SamplingParams(max_tokens=NEW_TOKENS, temperature=0.0, logprobs=TOP_K, ignore_eos=True)
-    try:
-        results = []
-        for prompts in rounds:
-            for out in llm.generate(prompts, params, use_tqdm=False):
-                results.append((out.prompt_token_ids, out.outputs[0]))
-        return results
-    finally:
-        del llm
-        gc.collect()
 
 
 def _check_against_hf(model_path: str, results, max_batched: int = MAX_NUM_BATCHED_TOKENS) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from vllm_ipex_plugin.testing import VllmServer, free_port
+from tests.harness.server import VllmServer, free_port
 
 API_KEY = "test-secret-key"
 
