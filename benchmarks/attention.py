@@ -24,7 +24,7 @@ from torch.nn.attention.bias import causal_lower_right
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vllm_ipex_plugin.kernels import attention_triton as at  # noqa: E402
+from vllm_ipex_plugin.kernels.attention import launch as at  # noqa: E402
 from vllm_ipex_plugin.kernels.common.timing import graph_time  # noqa: E402
 
 COPY_BW = 3.0e12

@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vllm_ipex_plugin.kernels.lowbit_formats import FORMATS  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.formats import FORMATS  # noqa: E402
 
 MODELS = {
     # (K, N) per decoder layer: qkv, o, gate_up, down; layers; 16-bit rest (embed + head)

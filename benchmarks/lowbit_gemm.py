@@ -23,11 +23,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vllm_ipex_plugin.kernels import lowbit_triton as lt  # noqa: E402
 from vllm_ipex_plugin.kernels.common.timing import graph_time, weight_copies  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit_quantize_triton import lowbit_quantize  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit_reference import dequantize  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit_reference import quantize as torch_quantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.dequantize import lowbit_dequantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.formats import QUANTIZED  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.gemm import lowbit_gemm  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.gemv import lowbit_gemv  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.matmul import lowbit_matmul  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.quantize_kernel import lowbit_quantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.reference import dequantize  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.reference import quantize as torch_quantize  # noqa: E402
 
 
 def quantize(w, fmt):
@@ -36,7 +40,7 @@ def quantize(w, fmt):
 
 COPY_BW = 3.0e12  # measured H100 device copy rate (shared/reference/perf-anchors.md)
 REL_BOUND = 2e-3
-FORMATS = ["sym_int4", "asym_int4", "nf4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
+FORMATS = [spec.name for spec in QUANTIZED]
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256)]  # (K, N)
 MS = [1, 16, 64, 256, 1024]
 
@@ -49,7 +53,7 @@ def check(fmt, k, n, m, gen) -> float:
     w = torch.randn(n, k, device="cuda", generator=gen)
     t = quantize(w, fmt)
     x = torch.randn(m, k, device="cuda", generator=gen).half()
-    y = lt.lowbit_matmul(x, t, fmt)
+    y = lowbit_matmul(x, t, fmt)
     ref = x.double() @ dequantize(t, fmt).double().T
     err = ((y.double() - ref).norm() / ref.norm()).item()
     assert torch.isfinite(y).all()
@@ -58,7 +62,7 @@ def check(fmt, k, n, m, gen) -> float:
 
 def check_converted_g32(gen):
     """asym_int4 with 32-column blocks (converted from group-size-32 AWQ/GPTQ) on the GPU kernels."""
-    from vllm_ipex_plugin.kernels.awq_gptq import pack_int32, to_asym_int4
+    from vllm_ipex_plugin.kernels.lowbit.awq_gptq import pack_int32, to_asym_int4
 
     out = []
     for k, n in [(4096, 4096), (14336, 4096)]:
@@ -70,7 +74,7 @@ def check_converted_g32(gen):
         for m in (1, 16, 300):
             x = torch.randn(m, k, device="cuda", generator=gen).half()
             ref = x.double() @ dequantize(t, "asym_int4").double().T
-            y = lt.lowbit_matmul(x, t, "asym_int4")
+            y = lowbit_matmul(x, t, "asym_int4")
             err = ((y.double() - ref).norm() / ref.norm()).item()
             assert err < REL_BOUND, f"g32 asym_int4 K={k} M={m}: {err:.2e}"
             out.append(("asym_int4-g32", k, n, m, err))
@@ -85,12 +89,12 @@ def bench_case(fmt, k, n, m, gen, fp16_cache):
     x = torch.randn(m, k, device="cuda", generator=gen).half()
     variants = {}
     if m <= 4:
-        variants["gemv"] = graph_time([lambda s=s: lt.lowbit_gemv(x, s, fmt) for s in sets])
+        variants["gemv"] = graph_time([lambda s=s: lowbit_gemv(x, s, fmt) for s in sets])
     if m > 1:
-        variants["gemm"] = graph_time([lambda s=s: lt.lowbit_gemm(x, s, fmt) for s in sets])
+        variants["gemm"] = graph_time([lambda s=s: lowbit_gemm(x, s, fmt) for s in sets])
     if m >= 64:
         variants["dense"] = graph_time(
-            [lambda s=s: torch.matmul(x, lt.lowbit_dequantize(s, fmt, x.dtype).T) for s in sets]
+            [lambda s=s: torch.matmul(x, lowbit_dequantize(s, fmt, x.dtype).T) for s in sets]
         )
     best = min(variants, key=variants.get)
     t_ours = variants[best]
@@ -122,7 +126,7 @@ def decode_step(fmt, m, gen):
         q = quantize(w, fmt)
         qs[(k, n)] = [{a: b.clone() for a, b in q.items()} for _ in range(4)]
     xs = {k: torch.randn(m, k, device="cuda", generator=gen).half() for k, _ in shapes}
-    ours = [lambda k=k, n=n, i=i: lt.lowbit_matmul(xs[k], qs[(k, n)][i % 4], fmt) for i, (k, n) in enumerate(layers)]
+    ours = [lambda k=k, n=n, i=i: lowbit_matmul(xs[k], qs[(k, n)][i % 4], fmt) for i, (k, n) in enumerate(layers)]
     base = [lambda k=k, n=n, i=i: torch.matmul(xs[k], ws[(k, n)][i % 4].T) for i, (k, n) in enumerate(layers)]
     t_ours = graph_time(ours, reps=10) * len(ours)
     t_base = graph_time(base, reps=10) * len(base)

@@ -61,7 +61,7 @@ def main() -> None:
     model = str(build_demo_model())
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "prequantized"
-        subprocess.run([sys.executable, "-m", "vllm_ipex_plugin.quantize", model, "--low-bit", args.low_bit,
+        subprocess.run([sys.executable, "-m", "vllm_ipex_plugin.quantize_checkpoint", model, "--low-bit", args.low_bit,
                         "--output", str(pre)], check=True, capture_output=True)
         rows = [
             ("float32, unquantized", run(model, {})),

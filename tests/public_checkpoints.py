@@ -14,8 +14,19 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from vllm_ipex_plugin.kernels.awq_gptq import AWQ_ORDER, pack_int32
-from vllm_ipex_plugin.quantize import is_quantizable
+from vllm_ipex_plugin.kernels.lowbit.awq_gptq import AWQ_ORDER, pack_int32
+from vllm_ipex_plugin.quantize_checkpoint import is_quantizable
+
+# The checkpoint variants the tests run: keyword arguments of write_public_checkpoint / encode_public.
+VARIANTS = {
+    "awq-g128": dict(source="awq", group=128),
+    "awq-g32": dict(source="awq", group=32),
+    "gptq-asym-g64": dict(source="gptq", group=64),
+    "gptq-sym-g128-actorder": dict(source="gptq", group=128, sym=True, desc_act=True),
+    "gptq-asym-g32-actorder": dict(source="gptq", group=32, desc_act=True),
+    "gptq-sym-perchannel": dict(source="gptq", group=-1, sym=True),
+    "gptq-8bit-sym-g64": dict(source="gptq", bits=8, group=64, sym=True),
+}
 
 
 def _rtn(w: torch.Tensor, bits: int, group: int, sym: bool, g_idx: torch.Tensor):
@@ -42,6 +53,42 @@ def _rtn(w: torch.Tensor, bits: int, group: int, sym: bool, g_idx: torch.Tensor)
     return q, z, s
 
 
+def encode_public(w: torch.Tensor, source: str, bits: int = 4, group: int = 128, sym: bool = False,
+                  perm: torch.Tensor | None = None, gptq_min_zero: int = 1):
+    """One weight ``w [N, K]`` in the public layout: ``(tensors, float32 W they encode)``.
+    ``perm``: act-order (columns ``perm`` are grouped in order, ``g_idx[perm] = arange // group``)."""
+    w = w.float()
+    k = w.shape[1]
+    g = k if group == -1 else group
+    if perm is not None:
+        g_idx = torch.empty(k, dtype=torch.int64)
+        g_idx[perm] = torch.arange(k) // g
+    else:
+        g_idx = torch.arange(k) // g
+    q, z, s = _rtn(w, bits, g, sym, g_idx)
+    if source == "gptq" and not sym:
+        z = z.clamp(min=gptq_min_zero)  # v1 stores z - 1: keep it representable
+        q = torch.clamp(torch.round(w / s.float()[g_idx].T) + z[g_idx].T, 0, (1 << bits) - 1)
+    reference = (q.float() - z[g_idx].T.float()) * s.float()[g_idx].T
+    if source == "awq":
+        tensors = {"qweight": pack_int32(q.T.contiguous(), bits, 1, AWQ_ORDER),
+                   "qzeros": pack_int32(z, bits, 1, AWQ_ORDER)}
+    else:
+        tensors = {"qweight": pack_int32(q.T.contiguous(), bits, 0), "qzeros": pack_int32(z - 1, bits, 1),
+                   "g_idx": g_idx.to(torch.int32)}
+    tensors["scales"] = s
+    return tensors, reference
+
+
+def public_quant_config(source: str, bits: int = 4, group: int = 128, sym: bool = False,
+                        desc_act: bool = False) -> dict:
+    """The checkpoint's ``quantization_config`` for the layout :func:`encode_public` writes."""
+    if source == "awq":
+        return {"quant_method": "awq", "bits": bits, "group_size": group, "zero_point": True, "version": "gemm"}
+    return {"quant_method": "gptq", "bits": bits, "group_size": group, "desc_act": desc_act, "sym": sym,
+            "checkpoint_format": "gptq"}
+
+
 def write_public_checkpoint(src: Path, dst: Path, source: str, bits: int = 4, group: int = 128, sym: bool = False,
                             desc_act: bool = False, seed: int = 0, gptq_min_zero: int = 1):
     """Quantize every linear projection of ``src`` into ``dst``; returns {weight name: float32 W}."""
@@ -54,41 +101,18 @@ def write_public_checkpoint(src: Path, dst: Path, source: str, bits: int = 4, gr
         if not is_quantizable(name, w):
             out[name] = w
             continue
-        w = w.float()
-        n, k = w.shape
-        g = k if group == -1 else group
+        k = w.shape[1]
         key = (name.rsplit(".", 2)[0], k)  # modules sharing an input share g_idx
-        if desc_act:
-            perm = perms.setdefault(key, torch.randperm(k, generator=gen))
-            g_idx = torch.empty(k, dtype=torch.int64)
-            g_idx[perm] = torch.arange(k) // g
-        else:
-            g_idx = torch.arange(k) // g
-        q, z, s = _rtn(w, bits, g, sym, g_idx)
-        if source == "gptq" and not sym:
-            z = z.clamp(min=gptq_min_zero)  # v1 stores z - 1: keep it representable
-            q = torch.clamp(torch.round(w / s.float()[g_idx].T) + z[g_idx].T, 0, (1 << bits) - 1)
-        reference[name] = (q.float() - z[g_idx].T.float()) * s.float()[g_idx].T
+        perm = perms.setdefault(key, torch.randperm(k, generator=gen)) if desc_act else None
+        tensors, reference[name] = encode_public(w, source, bits, group, sym, perm, gptq_min_zero)
         base = name.removesuffix(".weight")
-        if source == "awq":
-            out[f"{base}.qweight"] = pack_int32(q.T.contiguous(), bits, 1, AWQ_ORDER)
-            out[f"{base}.qzeros"] = pack_int32(z, bits, 1, AWQ_ORDER)
-        else:
-            out[f"{base}.qweight"] = pack_int32(q.T.contiguous(), bits, 0)
-            out[f"{base}.qzeros"] = pack_int32(z - 1, bits, 1)
-            out[f"{base}.g_idx"] = g_idx.to(torch.int32)
-        out[f"{base}.scales"] = s
+        out.update({f"{base}.{tname}": t for tname, t in tensors.items()})
     save_file({k: v.contiguous() for k, v in out.items()}, str(dst / "model.safetensors"), metadata={"format": "pt"})
     for extra in src.iterdir():
         if extra.is_file() and extra.suffix != ".safetensors" and extra.name != "config.json":
             shutil.copy2(extra, dst / extra.name)
     config = json.loads((src / "config.json").read_text())
-    if source == "awq":
-        qc = {"quant_method": "awq", "bits": bits, "group_size": group, "zero_point": True, "version": "gemm"}
-    else:
-        qc = {"quant_method": "gptq", "bits": bits, "group_size": group, "desc_act": desc_act, "sym": sym,
-              "checkpoint_format": "gptq"}
-    config["quantization_config"] = qc
+    config["quantization_config"] = public_quant_config(source, bits, group, sym, desc_act)
     config["torch_dtype"] = "float16"
     (dst / "config.json").write_text(json.dumps(config, indent=2))
     return reference

@@ -16,8 +16,8 @@ import sys
 import pytest
 import torch
 
-from vllm_ipex_plugin.kernels.lowbit_reference import dequantize, quantize
-from vllm_ipex_plugin.quantize import is_quantizable
+from vllm_ipex_plugin.kernels.lowbit.reference import dequantize, quantize
+from vllm_ipex_plugin.quantize_checkpoint import is_quantizable
 from vllm_ipex_plugin.testing import VllmServer, free_port, hf_greedy, hf_logprobs
 
 PPL_RTOL = 0.01
@@ -120,7 +120,7 @@ def test_unknown_format_fails_with_one_line(demo_model_path):
 
 def test_quantize_cli_rejects_unknown_format(demo_model_path, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "vllm_ipex_plugin.quantize", demo_model_path, "--low-bit", "q3",
+        [sys.executable, "-m", "vllm_ipex_plugin.quantize_checkpoint", demo_model_path, "--low-bit", "q3",
          "--output", str(tmp_path / "x")], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
@@ -131,7 +131,7 @@ def test_quantize_cli_rejects_unknown_format(demo_model_path, tmp_path):
 def prequantized_sym_int4(demo_model_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("preq") / "smollm2-sym_int4"
     subprocess.run(
-        [sys.executable, "-m", "vllm_ipex_plugin.quantize", demo_model_path, "--low-bit", "sym_int4",
+        [sys.executable, "-m", "vllm_ipex_plugin.quantize_checkpoint", demo_model_path, "--low-bit", "sym_int4",
          "--output", str(out)], check=True, timeout=300,
     )
     return out

@@ -85,6 +85,6 @@ def register_general() -> None:
     from vllm_ipex_plugin import envs
 
     if envs.host_mode():
-        from vllm_ipex_plugin.worker.cuda_alias import use_host_accelerator_noops
+        from vllm_ipex_plugin.compat.host_accelerator import use_host_accelerator_noops
 
         use_host_accelerator_noops()

@@ -5,7 +5,7 @@ rejects) unknown ``VLLM_*`` variables. Every variable is read at call time, so a
 by a CLI action in the API server process is seen by the engine and worker processes it
 spawns. This module imports only the standard library: every layer may read it, the kernels
 on a machine without vLLM included. README's table is checked against ``VARIABLES``
-(``tests/test_envs.py``).
+(``tests/unit/test_envs.py``).
 """
 
 from __future__ import annotations
@@ -79,6 +79,10 @@ SKIP_INTEL_COMPILE = _define(
     "`1` skips the Intel compile check in the test suite (only for machines that cannot install its "
     "toolchain; CI never sets it)",
 )
+
+# Not a user setting, so not in VARIABLES: the host platform's ``device_control_env_var``,
+# which vLLM reads and sets the way it does CUDA_VISIBLE_DEVICES.
+HOST_DEVICES = "IPEX_PLUGIN_HOST_DEVICES"
 
 TRUTHY = ("1", "true", "yes", "on")
 

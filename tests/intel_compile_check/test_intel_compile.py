@@ -200,7 +200,7 @@ def dequant_case(arch: str) -> dict:
     the 16-byte alignment Triton infers at launch for aligned pointers and strides."""
     return {
         "name": "dequant_sym_int4",
-        "module": "vllm_ipex_plugin.kernels.lowbit_triton",
+        "module": "vllm_ipex_plugin.kernels.lowbit.dequantize",
         "function": "_lowbit_dequant_kernel",
         "signature": {**_PTR, **dict.fromkeys(_INT, "i32")},
         "constexprs": {"FMT": 0, "BN": 32, "BK": 128, "QB": 64},

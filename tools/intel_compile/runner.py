@@ -87,20 +87,37 @@ def _hash_file(h: Any, path: Path, root: Path) -> None:
     h.update(b"\0")
 
 
+def _family_files(module: str) -> list[Path]:
+    """The plugin files a kernel of ``module`` can depend on: its kernel family's folder
+    (``kernels/<family>/``), ``kernels/common/``, the kernels package itself and ``envs.py``.
+    Families import only themselves and ``common``, so an edit elsewhere rebuilds nothing."""
+    parts = module.split(".")
+    files = [KERNELS_DIR / "__init__.py", KERNELS_DIR.parent / "envs.py",
+             *sorted((KERNELS_DIR / "common").rglob("*.py"))]
+    if parts[:2] == ["vllm_ipex_plugin", "kernels"] and len(parts) > 3 and (KERNELS_DIR / parts[2]).is_dir():
+        files += sorted((KERNELS_DIR / parts[2]).rglob("*.py"))
+    elif parts[:2] == ["vllm_ipex_plugin", "kernels"]:
+        files += sorted(KERNELS_DIR.rglob("*.py"))
+    return files
+
+
 def sources_digest(cases: Iterable[dict[str, Any]] = (), extra_paths: Sequence[Path] = ()) -> str:
-    """Hash of every ``.py`` file under ``vllm_ipex_plugin/kernels/`` (a kernel's module and every kernel
-    module it imports all live there), of the driver, and of any case module that lives elsewhere."""
+    """Hash of the plugin sources the cases' kernels can depend on (``_family_files``), of the driver,
+    and of any case module that lives outside the plugin's kernels."""
     h = hashlib.sha256()
-    for path in sorted(KERNELS_DIR.rglob("*.py")):
-        _hash_file(h, path, REPO_ROOT)
-    _hash_file(h, DRIVER, REPO_ROOT)
+    files: set[Path] = set()
     outside = set()
     for case in cases:
-        rel = Path(*str(case.get("module", "")).split("."))
+        module = str(case.get("module", ""))
+        files.update(p for p in _family_files(module) if p.is_file())
+        rel = Path(*module.split("."))
         for base in (REPO_ROOT, *extra_paths):
             for candidate in (base / rel.with_suffix(".py"), base / rel / "__init__.py"):
                 if candidate.is_file() and not candidate.resolve().is_relative_to(KERNELS_DIR):
                     outside.add(candidate.resolve())
+    for path in sorted(files):
+        _hash_file(h, path, REPO_ROOT)
+    _hash_file(h, DRIVER, REPO_ROOT)
     for path in sorted(outside):
         _hash_file(h, path, REPO_ROOT)
     return h.hexdigest()
@@ -192,14 +209,17 @@ def run_cases(cases: Sequence[dict[str, Any]], *, jobs: int | None = None, timeo
     tc = ensure_toolchain(toolchain_dir, python)
     versions = toolchain_versions(tc)
     extra = [Path(p).resolve() for p in extra_paths]
-    digest = sources_digest(cases, extra)
+    digests: dict[str, str] = {}
     rdir = Path(results_dir or default_results_dir())
     rdir.mkdir(parents=True, exist_ok=True)
 
     distinct: dict[str, dict[str, Any]] = {}
     keys = []
     for case in cases:
-        key = case_key(case, digest, versions)
+        module = str(case.get("module", ""))
+        if module not in digests:
+            digests[module] = sources_digest([case], extra)
+        key = case_key(case, digests[module], versions)
         keys.append(key)
         distinct.setdefault(key, case)
 

@@ -28,7 +28,8 @@ from vllm.v1.kv_cache_interface import AttentionSpec
 
 from vllm_ipex_plugin.attention import BACKEND_NAME
 from vllm_ipex_plugin.attention.providers import AttentionProvider, select_provider
-from vllm_ipex_plugin.kernels.attention_reference import PagedBatch
+from vllm_ipex_plugin.kernels.attention.batch import PagedBatch
+from vllm_ipex_plugin.kernels.common.device import device_facts
 from vllm_ipex_plugin.log import get_logger
 
 logger = get_logger(__name__)
@@ -60,6 +61,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         model_config = vllm_config.model_config
         self.num_heads = model_config.get_num_attention_heads(vllm_config.parallel_config)
         self.num_kv_heads = model_config.get_num_kv_heads(vllm_config.parallel_config)
+        self.facts = device_facts(device)
 
     def build(
         self,
@@ -71,10 +73,10 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         causal = m.causal if isinstance(m.causal, bool) else bool(m.causal.all())
         plan = None
         if self.provider_name in ("triton", "xpu_kernels"):  # one work split per step, shared by every layer
-            from vllm_ipex_plugin.kernels.attention_triton import make_plan
+            from vllm_ipex_plugin.kernels.attention.plan import make_plan
 
             plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads,
-                             seq_lens=m.seq_lens)
+                             seq_lens=m.seq_lens, facts=self.facts)
         return IpexAttentionMetadata(
             num_actual_tokens=m.num_actual_tokens,
             max_query_len=m.max_query_len,

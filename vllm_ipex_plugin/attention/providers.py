@@ -15,7 +15,8 @@ from typing import Protocol
 import torch
 
 from vllm_ipex_plugin import envs
-from vllm_ipex_plugin.kernels import attention_reference as ref
+from vllm_ipex_plugin.kernels.attention import reference as ref
+from vllm_ipex_plugin.kernels.attention.batch import PagedBatch
 
 
 class AttentionProvider(Protocol):
@@ -35,7 +36,7 @@ class AttentionProvider(Protocol):
         query: torch.Tensor,
         key_cache: torch.Tensor,
         value_cache: torch.Tensor,
-        batch: ref.PagedBatch,
+        batch: PagedBatch,
         scale: float,
         out: torch.Tensor,
         sliding_window: int | None,
@@ -69,17 +70,17 @@ class TritonProvider:
     name = "triton"
 
     def write_kv(self, key, value, key_cache, value_cache, slot_mapping) -> None:
-        from vllm_ipex_plugin.kernels import attention_triton
+        from vllm_ipex_plugin.kernels.attention import launch
 
-        attention_triton.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
+        launch.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
 
     def attend(
         self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
     ) -> None:
-        from vllm_ipex_plugin.kernels import attention_triton
+        from vllm_ipex_plugin.kernels.attention import launch
 
         key, value = new_kv or (None, None)
-        attention_triton.paged_attention(
+        launch.paged_attention(
             query, key_cache, value_cache, batch.query_start_loc, batch.seq_lens, batch.block_table,
             batch.num_reqs, batch.max_query_len, scale, out, sliding_window, logits_soft_cap,
             causal=batch.causal, plan=batch.plan, key=key, value=value,

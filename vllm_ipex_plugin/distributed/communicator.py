@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from vllm.distributed.device_communicators.xpu_communicator import (
-    XpuCommunicator as _VllmXpuCommunicator,
-)
+
+from vllm_ipex_plugin.compat.communicator import VllmXpuCommunicator
 
 
 def _is_gloo(group) -> bool:
     return dist.get_backend(group) == "gloo"
 
 
-class XpuCommunicator(_VllmXpuCommunicator):
+class XpuCommunicator(VllmXpuCommunicator):
     """oneCCL (xccl) collectives on XPU; gloo-compatible collectives in host mode."""
 
     def all_gather(self, input_: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 
 from vllm_ipex_plugin import envs
+from vllm_ipex_plugin.compat.argparse_options import parser_has_option
 
 
 class _StoreInEnv(argparse.Action):
@@ -30,13 +31,9 @@ class _LowBitAction(_StoreInEnv):
     env_name = envs.LOW_BIT
 
 
-def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
-    return option in parser._option_string_actions
-
-
 def add_ipex_llm_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--device`` and ``--load-in-low-bit`` unless vLLM already defines them."""
-    if not _has_option(parser, "--device"):
+    if not parser_has_option(parser, "--device"):
         parser.add_argument(
             "--device",
             action=_DeviceAction,
@@ -45,7 +42,7 @@ def add_ipex_llm_arguments(parser: argparse.ArgumentParser) -> None:
             help="[vllm_ipex_plugin] Kept for IPEX-LLM scripts. 'xpu' fails start-up when no "
             "Intel GPU is visible instead of falling back to the CPU.",
         )
-    if not _has_option(parser, "--load-in-low-bit"):
+    if not parser_has_option(parser, "--load-in-low-bit"):
         from vllm_ipex_plugin.quantization.formats import FORMAT_NAMES
 
         parser.add_argument(

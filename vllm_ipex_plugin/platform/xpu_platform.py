@@ -12,7 +12,6 @@ run the whole product without an Intel GPU.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,6 +19,7 @@ from vllm.platforms.interface import Platform, PlatformEnum
 
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, register_attention_backend
+from vllm_ipex_plugin.compat import cpu_platform, vllm_env
 from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.platform import device_rules
 
@@ -180,7 +180,7 @@ class XpuPlatform(Platform):
         if parallel_config.worker_cls == "auto":
             parallel_config.worker_cls = cls.worker_cls
         # A forked child cannot re-initialise the Level Zero (or OpenMP) runtime.
-        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+        vllm_env.prefer_spawned_workers()
 
         if vllm_config.compilation_config.compile_sizes is None:
             vllm_config.compilation_config.compile_sizes = []
@@ -201,7 +201,7 @@ class XpuHostPlatform(XpuPlatform):
     dispatch_key: str = "CPU"
     ray_device_key: str = ""
     dist_backend: str = "gloo"
-    device_control_env_var: str = "IPEX_PLUGIN_HOST_DEVICES"
+    device_control_env_var: str = envs.HOST_DEVICES
 
     worker_cls = "vllm_ipex_plugin.worker.host_worker.HostWorker"
     punica_wrapper_cls = "vllm.lora.punica_wrapper.punica_cpu.PunicaWrapperCPU"
@@ -252,18 +252,13 @@ class XpuHostPlatform(XpuPlatform):
     def register_triton_kernel_overrides(cls) -> None:
         # Without a Triton CPU backend, vLLM's core Triton helpers (slot mapping,
         # rejection sampling) need the C++ fallbacks vLLM's CPU platform registers.
-        from vllm.platforms.cpu import CpuPlatform
-
-        CpuPlatform.register_triton_kernel_overrides()
+        cpu_platform.register_cpu_triton_kernel_overrides()
 
     @classmethod
     def import_kernels(cls) -> None:
-        # The CPU wheel ships one kernel library per ISA (_C = AVX-512 + BF16, _C_AVX512,
-        # _C_AVX2); vLLM's CPU platform loads the one this CPU runs. Importing vllm._C
-        # directly dies with SIGILL on CPUs without AVX-512.
-        from vllm.platforms.cpu import CpuPlatform
-
-        CpuPlatform.import_kernels()
+        # The CPU wheel ships one kernel library per ISA; vLLM's CPU platform loads the
+        # one this CPU runs (vllm._C directly dies with SIGILL without AVX-512).
+        cpu_platform.import_cpu_kernels()
 
     @classmethod
     def check_and_update_config(cls, vllm_config: VllmConfig) -> None:
@@ -281,11 +276,8 @@ class XpuHostPlatform(XpuPlatform):
         compilation_config.cudagraph_capture_sizes = []
         vllm_config.scheduler_config.async_scheduling = False
         parallel_config = vllm_config.parallel_config
-        if (
-            os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "1"
-            and parallel_config.distributed_executor_backend == "uni"
-        ):
+        if vllm_env.engine_core_in_own_process() and parallel_config.distributed_executor_backend == "uni":
             # vLLM's CPU worker binds OpenMP threads per process; like vLLM's CPU
             # platform, run it in a worker process of its own.
             parallel_config.distributed_executor_backend = "mp"
-        os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
+        vllm_env.force_spawned_workers()

@@ -7,7 +7,8 @@ while the plugin's platform is active. vLLM's own AWQ/GPTQ classes are not touch
 
 ``create_weights`` registers the public tensors with vLLM's loader attributes (so tensor
 parallel sharding and fused q/k/v, gate/up loading stay vLLM's); after loading, each
-layer is converted once to the kernels' layout (``kernels/awq_gptq.py``).
+layer is converted once to the kernels' layout (``kernels/lowbit/awq_gptq.py``) and runs
+through ``base.LowBitLinearMethod`` like any asym_int4 / sym_int8 layer.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from vllm.model_executor.layers.linear import LinearMethodBase
 from vllm.model_executor.utils import set_weight_attrs
 
-from vllm_ipex_plugin.kernels import awq_gptq
-from vllm_ipex_plugin.quantization.dispatch import lowbit_linear
+from vllm_ipex_plugin.kernels.lowbit import awq_gptq
+from vllm_ipex_plugin.quantization.base import LowBitLinearMethod
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def parse_public_config(config: dict) -> PublicQuantSpec:
     return PublicQuantSpec(source, bits, group, 0 if (source == "awq" or v2) else 1)
 
 
-class AwqGptqLinearMethod(LinearMethodBase):
+class AwqGptqLinearMethod(LowBitLinearMethod):
+    buffer_prefix = "lowbit_"
+
     def __init__(self, spec: PublicQuantSpec, prefix: str) -> None:
         self.spec = spec
         self.prefix = prefix
@@ -127,16 +129,7 @@ class AwqGptqLinearMethod(LinearMethodBase):
             tensors, perm = awq_gptq.to_asym_int4(spec.source, public, layer.ipex_public_group, spec.zeros_offset)
         else:
             tensors, perm = awq_gptq.gptq8_to_sym_int8(public, layer.ipex_public_group, spec.zeros_offset)
-        for name, tensor in tensors.items():
-            layer.register_buffer(f"lowbit_{name}", tensor, persistent=False)
-        layer.lowbit_names = tuple(tensors)
-        layer.input_perm = perm.long() if perm is not None else None
-
-    def apply(self, layer, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        if layer.input_perm is not None:
-            x = x.index_select(-1, layer.input_perm)
-        tensors = {name: getattr(layer, f"lowbit_{name}") for name in layer.lowbit_names}
-        return lowbit_linear(x, tensors, self.spec.target_format, bias)
+        self.install(layer, tensors, spec.target_format, perm.long() if perm is not None else None)
 
 
 def _checked(loader, prefix: str, name: str, dtype: torch.dtype):

@@ -124,7 +124,7 @@ class IpexLowBitConfig(QuantizationConfig):
     def get_quant_method(self, layer: torch.nn.Module, prefix: str):
         from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
 
-        from vllm_ipex_plugin.quantization.method import IpexLowBitLinearMethod
+        from vllm_ipex_plugin.quantization.ipex_low_bit import IpexLowBitLinearMethod
 
         if self.public_spec is not None:
             if isinstance(layer, LinearBase) and not isinstance(layer, ParallelLMHead):

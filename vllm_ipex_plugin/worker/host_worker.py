@@ -11,7 +11,8 @@ from __future__ import annotations
 from vllm.distributed import get_pp_group
 from vllm.v1.worker.cpu_worker import CPUWorker
 
-from vllm_ipex_plugin.worker.memory_pools import NoSleepModePools
+from vllm_ipex_plugin.compat.gpu_worker import NoSleepModePools
+from vllm_ipex_plugin.compat.model_runner import ensure_intermediate_tensors
 
 
 class HostWorker(NoSleepModePools, CPUWorker):
@@ -19,13 +20,7 @@ class HostWorker(NoSleepModePools, CPUWorker):
 
     def compile_or_warm_up_model(self):
         # Later pipeline stages receive their inputs in buffers that vLLM's model runner
-        # allocates during its warm-up forward pass. The CPU worker skips that pass in
-        # eager mode when the KV cache size is given (host mode always gives one), so a
-        # second stage would find no buffer and fail its first step; allocate it the way
-        # the runner's own warm-up does.
-        runner = self.model_runner
-        if not get_pp_group().is_first_rank and runner.intermediate_tensors is None:
-            runner.intermediate_tensors = runner.model.make_empty_intermediate_tensors(
-                batch_size=runner.max_num_tokens, dtype=runner.model_config.dtype, device=runner.device
-            )
+        # allocates during a warm-up pass the CPU worker skips here (compat/model_runner.py).
+        if not get_pp_group().is_first_rank:
+            ensure_intermediate_tensors(self.model_runner)
         return super().compile_or_warm_up_model()

@@ -6,7 +6,7 @@ import torch
 from vllm.config import VllmConfig
 from vllm.v1.worker.gpu_model_runner import GPUModelRunner
 
-from vllm_ipex_plugin.worker.cuda_alias import alias_torch_cuda_to_xpu
+from vllm_ipex_plugin.compat.torch_cuda_alias import alias_torch_cuda_to_xpu
 
 
 class XpuModelRunner(GPUModelRunner):

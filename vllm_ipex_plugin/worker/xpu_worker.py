@@ -2,7 +2,8 @@
 
 vLLM's own ``XPUWorker`` asserts ``current_platform.is_xpu()``, which an out-of-tree
 platform is not, so the device set-up is mirrored here (without the vllm-xpu-kernels
-memory hooks, which stock ``torch.xpu`` replaces).
+memory hooks, which stock ``torch.xpu`` replaces). vLLM's private ``Worker`` hooks are
+reached through ``compat/gpu_worker.py``.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import os
 
 import torch
 from vllm.platforms import current_platform
-from vllm.utils.mem_utils import MemorySnapshot
 from vllm.utils.torch_utils import set_random_seed
-from vllm.v1.worker.gpu_worker import Worker, init_worker_distributed_environment
-from vllm.v1.worker.utils import request_memory
+from vllm.v1.worker.gpu_worker import Worker
 
+from vllm_ipex_plugin.compat.gpu_worker import (
+    NoSleepModePools,
+    OwnModelRunner,
+    build_workspace_and_model_runner,
+    init_worker_distributed_environment,
+    take_init_memory_snapshot,
+)
 from vllm_ipex_plugin.log import get_logger
-from vllm_ipex_plugin.worker.memory_pools import NoSleepModePools
 from vllm_ipex_plugin.worker.model_runner import XpuModelRunner, make_v2_runner
 
 logger = get_logger(__name__)
 
 
-class XpuWorker(NoSleepModePools, Worker):
+class XpuWorker(NoSleepModePools, OwnModelRunner, Worker):
     def init_device(self) -> None:
         visible_index = current_platform.logical_device_id_to_visible_device_id(self.local_rank)
         self.device = torch.device(f"xpu:{visible_index}")
@@ -52,11 +57,10 @@ class XpuWorker(NoSleepModePools, Worker):
         set_random_seed(self.model_config.seed)
         gc.collect()
         torch.accelerator.empty_cache()
-        self.init_snapshot = MemorySnapshot(device=self.device)
-        self.requested_memory = request_memory(self.init_snapshot, self.cache_config)
-        self._init_workspace_and_model_runner()
+        take_init_memory_snapshot(self)
+        build_workspace_and_model_runner(self)
 
-    def _make_model_runner(self):
+    def make_model_runner(self):
         if self.use_v2_model_runner:
             return make_v2_runner(self.vllm_config, self.device)
         return XpuModelRunner(self.vllm_config, self.device)

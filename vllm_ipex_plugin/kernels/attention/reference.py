@@ -1,9 +1,5 @@
-"""Torch reference kernels for paged attention (host mode and the fallback everywhere).
-
-Cache views (what the attention backend passes in): ``key_cache`` and ``value_cache``
-are ``[num_blocks, block_size, num_kv_heads, head_size]`` (possibly strided views of
-one packed tensor). A flat slot is ``block * block_size + offset``; negative slots are
-padding and are skipped.
+"""Torch reference kernels for paged attention (host mode and the fallback everywhere), over
+the layout of ``batch``.
 
 The math runs in float32 whatever the input dtype: this is the reference the Triton
 kernels are checked against.
@@ -11,28 +7,9 @@ kernels are checked against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-
-@dataclass
-class PagedBatch:
-    """One step's batch: requests laid out back to back in the query tensor.
-
-    ``seq_lens[i]`` counts every token of request ``i`` including its new ones, so the
-    new tokens of request ``i`` sit at positions ``seq_lens[i] - q_len_i ..
-    seq_lens[i] - 1`` (a cached prefix or earlier chunks come before them).
-    """
-
-    query_start_loc: torch.Tensor  # [num_reqs + 1] int32
-    seq_lens: torch.Tensor  # [num_reqs] int32
-    block_table: torch.Tensor  # [num_reqs, max_blocks] int32
-    num_reqs: int
-    causal: bool = True
-    max_query_len: int = 0
-    max_seq_len: int = 0
-    plan: object | None = None  # Triton work split for this step (attention_triton.make_plan)
+from vllm_ipex_plugin.kernels.attention.batch import PagedBatch
 
 
 def write_kv_cache(

@@ -1,0 +1,1 @@
+"""Unit tests, mirroring the package (tests/unit/<package path>/test_<module>.py)."""

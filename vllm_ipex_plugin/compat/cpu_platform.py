@@ -1,0 +1,27 @@
+"""vLLM's own CPU platform hooks that the host-mode platform delegates to.
+
+Manifest entry ``cpu-platform-kernels`` (``compat/__init__.py``).
+"""
+
+from __future__ import annotations
+
+
+def import_cpu_kernels() -> None:
+    """Load the CPU kernel library vLLM's CPU platform picks for this CPU.
+
+    The CPU wheel ships one library per ISA (``_C`` = AVX-512 + BF16, ``_C_AVX512``,
+    ``_C_AVX2``). Importing ``vllm._C`` directly dies with SIGILL on CPUs without AVX-512.
+    """
+    from vllm.platforms.cpu import CpuPlatform
+
+    CpuPlatform.import_kernels()
+
+
+def register_cpu_triton_kernel_overrides() -> None:
+    """The C++ fallbacks vLLM's CPU platform registers for vLLM's core Triton helpers.
+
+    Without a Triton CPU backend, slot mapping and rejection sampling need them.
+    """
+    from vllm.platforms.cpu import CpuPlatform
+
+    CpuPlatform.register_triton_kernel_overrides()

@@ -1,0 +1,168 @@
+"""The GEMV kernels (one activation row per program column) and their launcher.
+
+Elementwise products are reduced once per program; K is split across programs when the
+output has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). For the 4-bit
+formats (``LowBitFormat.paired_gemv``) a second GEMV, ``_lowbit_gemv_pairs_kernel``, skips
+the interleave altogether; the tuned table picks between the two (``PAIRS``).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from vllm_ipex_plugin.kernels.common.device import DeviceFacts, device_facts
+from vllm_ipex_plugin.kernels.lowbit.decode import (
+    ASYM_INT4,
+    SYM_INT4,
+    load_weight_tile,
+    small_int_to_float,
+    split_k_range,
+    store_gemv_row,
+)
+from vllm_ipex_plugin.kernels.lowbit.formats import BLOCK, LowBitFormat, get_format
+from vllm_ipex_plugin.kernels.lowbit.launch import (
+    Launch,
+    finish,
+    matmul_operands,
+    nf4_table,
+    pick_block_k,
+    quant_block,
+)
+from vllm_ipex_plugin.kernels.lowbit.tuning import table
+from vllm_ipex_plugin.kernels.lowbit.tuning.table import GEMV_SAFE_ROWS
+
+# Activations of the paired GEMV: 0 float32 (two strided loads), 1 fp16 / 2 bf16 read as one
+# 32-bit word per column pair.
+X_KINDS = {torch.float16: 1, torch.bfloat16: 2}
+
+
+@triton.jit
+def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+                        M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
+                        FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
+                        BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
+    pid_n = tl.program_id(0)
+    row = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    n_mask = offs_n < N
+    k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
+    x_row = x_ptr + row * stride_xm
+    acc = tl.zeros((BN, BK), dtype=tl.float32)
+    for k0 in range(k_start, k_end, BK):
+        w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+        x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
+        acc += w * x[None, :]
+    store_gemv_row(tl.sum(acc, axis=1), y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS,
+                    SPLIT_K)
+
+
+@triton.jit
+def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+                              M, N, K, stride_xm, stride_qn, stride_sn, stride_ym,
+                              FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+                              SPLIT_K: tl.constexpr, QB: tl.constexpr, X_KIND: tl.constexpr):
+    """GEMV for 4-bit formats that never interleaves: each byte's low and high nibble meet
+    the activations of the even and odd column of the pair directly, as ``[BN, G, QB/2]``
+    tiles in the byte load's own layout.
+
+    ``X_KIND``: 0 float32 activations (two strided loads); 1 fp16 / 2 bf16 activations read
+    as one 32-bit word per column pair (``x_ptr`` is that int32 view) and split with shifts.
+    """
+    pid_n = tl.program_id(0)
+    row = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    n_mask = offs_n < N
+    k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
+    G: tl.constexpr = BK // QB
+    T: tl.constexpr = QB // 2
+    rows = offs_n[:, None, None]
+    rmask = n_mask[:, None, None]
+    g = tl.arange(0, G)[None, :, None]
+    pair = g * T + tl.arange(0, T)[None, None, :]  # column pair (= byte) index within the tile
+    acc = tl.zeros((BN, G, T), dtype=tl.float32)
+    for k0 in range(k_start, k_end, BK):
+        b = tl.load(q_ptr + rows * stride_qn + k0 // 2 + pair, mask=rmask, other=0).to(tl.int32)
+        sidx = rows * stride_sn + k0 // QB + g
+        s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+        if X_KIND == 0:
+            x_lo = tl.load(x_ptr + row * stride_xm + k0 + 2 * pair)
+            x_hi = tl.load(x_ptr + row * stride_xm + k0 + 2 * pair + 1)
+        else:
+            xw = tl.load(x_ptr + row * stride_xm + k0 // 2 + pair)
+            if X_KIND == 1:
+                x_lo = (xw & 0xFFFF).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+                x_hi = (xw >> 16).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+            else:
+                x_lo = (xw << 16).to(tl.float32, bitcast=True)
+                x_hi = (xw & -65536).to(tl.float32, bitcast=True)
+        lo = b & 0xF
+        hi = (b >> 4) & 0xF
+        if FMT == SYM_INT4:
+            part = small_int_to_float(lo, 8.0) * x_lo + small_int_to_float(hi, 8.0) * x_hi
+            acc += part * s
+        elif FMT == ASYM_INT4:
+            part = small_int_to_float(lo, 0.0) * x_lo + small_int_to_float(hi, 0.0) * x_hi
+            m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            acc += part * s + (x_lo + x_hi) * m
+        else:
+            part = tl.load(code_ptr + lo) * x_lo + tl.load(code_ptr + hi) * x_hi
+            acc += part * s
+    store_gemv_row(tl.sum(tl.sum(acc, axis=2), axis=1), y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k,
+                    HAS_BIAS, SPLIT_K)
+
+
+def gemv_grid(m: int, n: int, constexprs: dict) -> tuple[int, int, int]:
+    return (triton.cdiv(n, constexprs["BN"]), m, constexprs["SPLIT_K"])
+
+
+def gemv_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, facts: DeviceFacts, *, qb: int = BLOCK,
+                x_dtype: torch.dtype = torch.float16, has_bias: bool = False) -> Launch:
+    """The GEMV launch for an ``[m, k] x [n, k]^T`` product under configuration ``cfg``
+    (``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``PAIRS``)."""
+    pairs = bool(cfg.get("PAIRS", False)) and spec.paired_gemv
+    bn = cfg["BN"]
+    if not pairs and facts.vendor != "cpu" and bn not in GEMV_SAFE_ROWS:
+        raise ValueError(f"GEMV rows per program must be one of {GEMV_SAFE_ROWS} (got {bn}); see GEMV_SAFE_ROWS")
+    constexprs = {"FMT": int(spec.id), "HAS_BIAS": has_bias, "BN": bn, "BK": pick_block_k(k, cfg["BK"]),
+                  "SPLIT_K": cfg["SPLIT_K"], "QB": qb}
+    if pairs:
+        constexprs["X_KIND"] = X_KINDS.get(x_dtype, 0)
+    fn = _lowbit_gemv_pairs_kernel if pairs else _lowbit_gemv_kernel
+    return Launch(fn, constexprs, cfg["num_warps"], cfg["num_stages"], gemv_grid(m, n, constexprs))
+
+
+def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], spec: LowBitFormat,
+             bias: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a :func:`gemv_launch` on ``x [m, k]`` (contiguous rows); ``out``: where to write."""
+    m, n, k, (q, q2, s, mins), y = matmul_operands(launch, x, tensors, spec, out)
+    c = launch.constexprs
+    grid = gemv_grid(m, n, c)
+    b = bias if bias is not None else y
+    if "X_KIND" in c:
+        xv = x.view(torch.int32) if c["X_KIND"] else x  # one 32-bit word per column pair
+        launch.run(grid, xv, q, s, mins, nf4_table(x.device), y, b,
+                   m, n, k, xv.stride(0), q.stride(0), s.stride(0), y.stride(0))
+    else:
+        launch.run(grid, x, q, q2, s, mins, nf4_table(x.device), y, b,
+                   m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0))
+    return finish(y, x.dtype, c["SPLIT_K"], out)
+
+
+def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
+                num_stages=None, PAIRS=None, out=None):
+    """GEMV with the device's configuration for the shape, any of it overridden by the arguments."""
+    spec = get_format(fmt)
+    m, k = x.shape
+    n = tensors[spec.payload].shape[0]
+    facts = device_facts(x.device)
+    given = {"BN": BN, "BK": BK, "SPLIT_K": SPLIT_K, "num_warps": num_warps, "num_stages": num_stages,
+             "PAIRS": PAIRS}
+    cfg = {**table.config_for("gemv", spec.name, m, n, k, facts), **{a: v for a, v in given.items() if v is not None}}
+    launch = gemv_launch(spec, m, n, k, cfg, facts, qb=quant_block(tensors, spec, k), x_dtype=x.dtype,
+                         has_bias=bias is not None)
+    return run_gemv(launch, x, tensors, spec, bias, out)
