@@ -6,7 +6,7 @@ Checks every kernel against the float64 reference on fresh random inputs first (
 REL_BOUND, fp16 activations), then times under CUDA graphs with the weights rotated
 through enough copies that L2 (50 MB on H100) cannot hold them. Prints per format,
 shape (K x N) and M: time, achieved TB/s (weight + activation + output bytes), speedup
-over fp16 and fraction of the bandwidth floor (bytes / 3.0 TB/s measured copy rate).
+over fp16 and fraction of the bandwidth floor (bytes / the device copy rate measured in the same run).
 Also: a decode step (the linear layers of 32 Llama-3-8B layers) and quantize-on-device
 throughput. Needs only torch + Triton (no vLLM).
 """
@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vllm_ipex_plugin.kernels.common.timing import graph_time, weight_copies  # noqa: E402
+from vllm_ipex_plugin.kernels.common.timing import copy_bandwidth, graph_time, weight_copies  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.dequantize import lowbit_dequantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.formats import QUANTIZED  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.gemm import lowbit_gemm  # noqa: E402
@@ -38,7 +38,6 @@ def quantize(w, fmt):
     """The Triton quantize kernel's tensors (what quantize-on-load stores on a GPU)."""
     return lowbit_quantize(w, fmt)
 
-COPY_BW = 3.0e12  # measured H100 device copy rate (shared/reference/perf-anchors.md)
 REL_BOUND = 2e-3
 FORMATS = [spec.name for spec in QUANTIZED]
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256)]  # (K, N)
@@ -81,7 +80,7 @@ def check_converted_g32(gen):
     return out
 
 
-def bench_case(fmt, k, n, m, gen, fp16_cache):
+def bench_case(fmt, k, n, m, gen, fp16_cache, copy_bw: float):
     w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
     t0 = quantize(w, fmt)
     nbytes = weight_bytes(t0)
@@ -104,7 +103,7 @@ def bench_case(fmt, k, n, m, gen, fp16_cache):
         fp16_cache[key] = graph_time([lambda ww=ww: torch.matmul(x, ww.T) for ww in ws])
     t_fp16 = fp16_cache[key]
     moved = nbytes + 2 * m * k + 2 * m * n
-    floor = max(moved / COPY_BW, 2 * m * n * k / 790e12)
+    floor = max(moved / copy_bw, 2 * m * n * k / 790e12)
     return {
         "fmt": fmt, "K": k, "N": n, "M": m, "us": t_ours * 1e6, "fp16_us": t_fp16 * 1e6, "path": best,
         "variants_us": {key: v * 1e6 for key, v in variants.items()},
@@ -169,7 +168,9 @@ def main() -> None:
     ms = [1, 16, 256] if args.quick else MS
     gen = torch.Generator(device="cuda").manual_seed(0)
     card = torch.cuda.get_device_name()
-    print(f"card: {card}; torch {torch.__version__}; triton {__import__('triton').__version__}")
+    copy_bw = copy_bandwidth()
+    print(f"card: {card}; torch {torch.__version__}; triton {__import__('triton').__version__}; "
+          f"device copy rate measured now: {copy_bw / 1e12:.2f} TB/s (read + write)")
     errors = []
     for fmt in formats:
         for k, n in [(4096, 4096), (14336, 4096)]:
@@ -184,7 +185,7 @@ def main() -> None:
     for fmt in formats:
         for k, n in shapes:
             for m in ms:
-                rows.append(bench_case(fmt, k, n, m, gen, fp16_cache))
+                rows.append(bench_case(fmt, k, n, m, gen, fp16_cache, copy_bw))
     steps = [decode_step(fmt, m, gen) for fmt in ("sym_int4", "fp8_e4m3") for m in (1, 16, 64)]
     quant = {fmt: quantize_throughput(fmt, gen) for fmt in FORMATS}
     if args.json:

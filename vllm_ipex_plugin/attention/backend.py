@@ -61,6 +61,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         model_config = vllm_config.model_config
         self.num_heads = model_config.get_num_attention_heads(vllm_config.parallel_config)
         self.num_kv_heads = model_config.get_num_kv_heads(vllm_config.parallel_config)
+        self.head_size = model_config.get_head_size()
         self.facts = device_facts(device)
 
     def build(
@@ -76,7 +77,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
             from vllm_ipex_plugin.kernels.attention.plan import make_plan
 
             plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads,
-                             seq_lens=m.seq_lens, facts=self.facts)
+                             seq_lens=m.seq_lens, facts=self.facts, head_size=self.head_size)
         return IpexAttentionMetadata(
             num_actual_tokens=m.num_actual_tokens,
             max_query_len=m.max_query_len,

@@ -49,7 +49,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
     t, num_heads, d = query.shape
     if plan is None:
         plan = make_plan(query_start_loc, num_reqs, max_query_len, num_heads, key_cache.shape[2], splits, block_q,
-                         seq_lens)
+                         seq_lens, head_size=d)
     n_qb = plan.qb_req.shape[0]
     if n_qb == 0:
         return out
@@ -120,7 +120,7 @@ def _vllm_layout(num_heads: int, num_kv_heads: int, head_size: int, block_size: 
     return key_cache, value_cache, key, value
 
 
-def _step_plans(num_heads: int, num_kv_heads: int, facts: DeviceFacts, **tuning):
+def _step_plans(num_heads: int, num_kv_heads: int, head_size: int, facts: DeviceFacts, **tuning):
     """(case, plan) for every step shape that gives a distinct plan: decode at every batch size
     that changes the context split, mixed steps by the power of two of their longest request
     (it sets the query block), and prefill (128 new tokens and more)."""
@@ -128,7 +128,7 @@ def _step_plans(num_heads: int, num_kv_heads: int, facts: DeviceFacts, **tuning)
     reqs = 1
     while True:
         qsl = torch.arange(reqs + 1, dtype=torch.int32)
-        plan = make_plan(qsl, reqs, 1, num_heads, num_kv_heads, facts=facts, **tuning)
+        plan = make_plan(qsl, reqs, 1, num_heads, num_kv_heads, facts=facts, head_size=head_size, **tuning)
         plans.append((f"decode, {reqs} requests", plan))
         if plan.splits == 1:
             break
@@ -137,7 +137,8 @@ def _step_plans(num_heads: int, num_kv_heads: int, facts: DeviceFacts, **tuning)
     while q_len <= 128:
         qsl = torch.tensor([0, 1, 1 + q_len], dtype=torch.int32)
         seq_lens = torch.tensor([q_len, q_len], dtype=torch.int32)
-        plan = make_plan(qsl, 2, q_len, num_heads, num_kv_heads, seq_lens=seq_lens, facts=facts, **tuning)
+        plan = make_plan(qsl, 2, q_len, num_heads, num_kv_heads, seq_lens=seq_lens, facts=facts, head_size=head_size,
+                         **tuning)
         plans.append((f"prefill, {q_len}+ new tokens" if q_len == 128 else f"mixed, up to {q_len} new tokens", plan))
         q_len *= 2
     return plans
@@ -162,7 +163,7 @@ def launch_configs(facts: DeviceFacts, head_size: int, num_heads: int, num_kv_he
         found.setdefault(key_, (name, kernel, config, []))[3].append(case)
 
     add("write_kv", write_kv_kernel, kv_write_config(num_kv_heads, head_size, facts), "every step")
-    for case, plan in _step_plans(num_heads, num_kv_heads, facts, **tuning):
+    for case, plan in _step_plans(num_heads, num_kv_heads, head_size, facts, **tuning):
         config = paged_config(plan, num_heads, key_cache, value_cache, key, value, sliding_window,
                               logits_soft_cap, True)
         add("paged_attention", paged_attn_kernel, config, case)

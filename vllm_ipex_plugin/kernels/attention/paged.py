@@ -33,7 +33,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
                        D: tl.constexpr, DP: tl.constexpr, SPLIT: tl.constexpr,
                        USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
                        TWO_PHASE: tl.constexpr, KV_LOAD: tl.constexpr, TAIL_KV_LOAD: tl.constexpr,
-                       NEW_KV: tl.constexpr):
+                       NEW_KV: tl.constexpr, HALVES: tl.constexpr = 1):
     kvh = tl.program_id(0)  # fastest-varying: every head of one query block launches together
     qb = tl.program_id(1)
     split = tl.program_id(2)
@@ -49,10 +49,19 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
     head = kvh * GROUP + r % GROUP
     row_ok = (tok < q_end) & (r < BLOCK_Q * GROUP)
     q_pos = seq_len - q_len + (tok - q_begin)  # absolute position of each row's token
-    d = tl.arange(0, DP)
+    # HALVES == 2: the head in two halves of DH columns (wide heads: no program holds a whole
+    # wide K/V tile); the second half's query, mask and accumulator are q1, d_ok1, acc1.
+    DH: tl.constexpr = DP // HALVES
+    d = tl.arange(0, DH)
     d_ok = d < D
-    q = tl.load(q_ptr + tok[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :],
-                mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+    q_rows = q_ptr + tok[:, None] * stride_qt + head[:, None] * stride_qh
+    q = tl.load(q_rows + d[None, :], mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+    d1 = DH + d
+    d_ok1 = d1 < D
+    if HALVES == 2:
+        q1 = tl.load(q_rows + d1[None, :], mask=row_ok[:, None] & d_ok1[None, :], other=0.0)
+    else:
+        q1 = q
     # KV range of this program: causal limit of the block's last token, split evenly.
     kv_end = seq_len
     if CAUSAL:
@@ -68,7 +77,8 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
     hi = tl.minimum(kv_end, lo + span)
     m_i = tl.full((ROWS,), float("-inf"), tl.float32)
     l_i = tl.zeros((ROWS,), tl.float32)
-    acc = tl.zeros((ROWS, DP), tl.float32)
+    acc = tl.zeros((ROWS, DH), tl.float32)
+    acc1 = tl.zeros((ROWS, DH), tl.float32)
     # Tiles that no mask can touch (inside the context and at or below every row's causal
     # limit, no window) run without any masking; the rest (the diagonal, the tail) with it.
     # Decode-only steps keep one loop: their programs walk few tiles, and a second pipelined
@@ -83,24 +93,33 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
         if NEW_KV:  # tiles past the cached prefix come from the new tokens' key/value tensors
             ctx_len = seq_len - q_len
             cache_end = tl.minimum(full_end, lo + tl.cdiv(tl.maximum(ctx_len - lo, 0), BLOCK_N) * BLOCK_N)
-        m_i, l_i, acc = attend_full(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, cache_end, d_ok, m_i, l_i,
-                                     acc, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh, scale,
-                                     soft_cap, block_size, BLOCK_N, DP, DP != D, USE_CAP, KV_LOAD)
+        m_i, l_i, acc, acc1 = attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, cache_end, d_ok,
+                                           d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb,
+                                           stride_vn, stride_vh, scale, soft_cap, block_size, BLOCK_N, DH, DP != D,
+                                           USE_CAP, KV_LOAD, HALVES)
         if NEW_KV:
-            m_i, l_i, acc = attend_full(q, kc_ptr, vc_ptr, kn_desc, vn_desc, q_begin - ctx_len, kvh, cache_end,
-                                         full_end, d_ok, m_i, l_i, acc, 0, 0, stride_knh, 0, 0, stride_vnh, scale,
-                                         soft_cap, 1, BLOCK_N, DP, DP != D, USE_CAP, NEW)
-    m_i, l_i, acc = attend_masked(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, full_end, hi, hi, q_pos, row_ok,
-                                   d_ok, m_i, l_i, acc, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn,
-                                   stride_vh, scale, soft_cap, window, block_size, BLOCK_N, DP, DP != D, USE_CAP,
-                                   USE_WINDOW, CAUSAL, TAIL_KV_LOAD)
+            m_i, l_i, acc, acc1 = attend_full(q, q1, kc_ptr, vc_ptr, kn_desc, vn_desc, q_begin - ctx_len, kvh,
+                                               cache_end, full_end, d_ok, d_ok1, m_i, l_i, acc, acc1, 0, 0, stride_knh,
+                                               0, 0, stride_vnh, scale, soft_cap, 1, BLOCK_N, DH, DP != D, USE_CAP,
+                                               NEW, HALVES)
+    m_i, l_i, acc, acc1 = attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, full_end, hi, hi, q_pos,
+                                         row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh,
+                                         stride_vb, stride_vn, stride_vh, scale, soft_cap, window, block_size, BLOCK_N,
+                                         DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL, TAIL_KV_LOAD, HALVES)
     if not SPLIT:
-        out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
-        tl.store(out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :],
-                 out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
+        l_safe = tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+        out_rows = out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh
+        tl.store(out_rows + d[None, :], (acc / l_safe).to(out_ptr.dtype.element_ty),
+                 mask=row_ok[:, None] & d_ok[None, :])
+        if HALVES == 2:
+            tl.store(out_rows + d1[None, :], (acc1 / l_safe).to(out_ptr.dtype.element_ty),
+                     mask=row_ok[:, None] & d_ok1[None, :])
     else:
         # partial results: acc [rows, splits, DP] and (max, sum) [rows, splits, 2], row = token * heads + head
         row_id = tok * (GROUP * tl.num_programs(0)) + head
-        tl.store(part_ptr + (row_id[:, None] * num_splits + split) * DP + d[None, :], acc, mask=row_ok[:, None])
+        part_rows = part_ptr + (row_id[:, None] * num_splits + split) * DP
+        tl.store(part_rows + d[None, :], acc, mask=row_ok[:, None])
+        if HALVES == 2:
+            tl.store(part_rows + d1[None, :], acc1, mask=row_ok[:, None])
         tl.store(ml_ptr + (row_id * num_splits + split) * 2, m_i, mask=row_ok)
         tl.store(ml_ptr + (row_id * num_splits + split) * 2 + 1, l_i, mask=row_ok)

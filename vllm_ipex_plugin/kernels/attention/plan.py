@@ -130,10 +130,12 @@ def decode_splits(num_query_blocks: int, num_kv_heads: int, facts: DeviceFacts) 
 
 def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, num_heads: int,
               num_kv_heads: int, splits: int | None = None, block_q: int | None = None,
-              seq_lens: torch.Tensor | None = None, facts: DeviceFacts | None = None, **tuning) -> AttentionPlan:
+              seq_lens: torch.Tensor | None = None, facts: DeviceFacts | None = None, head_size: int | None = None,
+              **tuning) -> AttentionPlan:
     """``tuning``: ``block_n``, ``num_warps``, ``num_stages``, ``kv_load``, ``two_phase``
     (defaults in AttentionPlan). ``facts``: the device planned for (default: that of
-    ``query_start_loc``).
+    ``query_start_loc``). ``head_size``: on Intel GPUs heads above 128 wide take smaller
+    query tiles (None: treated as at most 128).
 
     With ``seq_lens``, query blocks are ordered by how many KV positions they attend to,
     longest first: causal prefill blocks differ in work by up to the sequence length, and
@@ -145,7 +147,13 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
     tuning = {"kv_load": default_kv_load(facts), **tuning}
     if facts.is_intel:
         tiles = intel_tiles(facts)
-        if max_query_len > 1:
+        wide = head_size is not None and triton.next_power_of_2(head_size) > 128
+        if max_query_len > 1 and wide:
+            rows = tiles.wide_rows
+            tuning = {"block_n": tiles.wide_block_n, "num_warps": tiles.wide_warps, "num_stages": 2, **tuning}
+            if block_q is None:
+                block_q = max(1, rows // group)
+        elif max_query_len > 1:
             rows = tiles.rows
             tuning = {"block_n": tiles.block_n, "num_warps": tiles.warps, "num_stages": tiles.stages, **tuning}
             if block_q is None:
@@ -194,15 +202,6 @@ def paged_block_n(plan: AttentionPlan, head_size: int) -> int:
     return plan.block_n if dp <= 128 else min(plan.block_n, 32)
 
 
-def _intel_wide_head(plan: AttentionPlan, group: int) -> tuple[int, int, int | None]:
-    """(block_q, num_warps, num_stages) of a step with heads above 128 wide on an Intel GPU:
-    fewer rows, two stages (the K/V tiles alone fill a lane's registers)."""
-    if not plan.two_phase:
-        return plan.block_q, plan.num_warps, plan.num_stages
-    tiles = intel_tiles(plan.facts)
-    return min(plan.block_q, max(1, tiles.wide_rows // group)), tiles.wide_warps, 2
-
-
 def kv_read(plan: AttentionPlan, key_cache: torch.Tensor, value_cache: torch.Tensor, block_n: int) -> KvRead:
     """The K/V read these caches allow. One block lookup per tile needs tiles inside a block.
     Descriptors also need a power-of-two head size and caches a descriptor can cover
@@ -228,16 +227,16 @@ def paged_config(plan: AttentionPlan, num_heads: int, key_cache: torch.Tensor, v
     # new-token tiles are read only by the unmasked loop, which a sliding window skips
     read_new = read == KvRead.DESC and plan.two_phase and not sliding_window
     new_kv = read_new and new_kv_describable(key, value, key_cache)
-    block_q, warps, stages, options = plan.block_q, plan.num_warps, plan.num_stages, {}
+    block_q, warps, stages, options, halves = plan.block_q, plan.num_warps, plan.num_stages, {}, 1
     if plan.facts is not None and plan.facts.is_intel:
         options = dict(intel_tiles(plan.facts).options)
-        if triton.next_power_of_2(d) > 128:
-            block_q, warps, stages = _intel_wide_head(plan, group)
+        if triton.next_power_of_2(d) > 128 and read != KvRead.DESC:  # descriptors cover whole heads
+            halves = 2
     return LaunchConfig(
         dict(GROUP=group, BLOCK_Q=block_q, ROWS=max(16, triton.next_power_of_2(block_q * group)),
              BLOCK_N=block_n, D=d, DP=triton.next_power_of_2(d), SPLIT=plan.splits > 1,
              USE_CAP=bool(logits_soft_cap), USE_WINDOW=bool(sliding_window), CAUSAL=causal,
-             TWO_PHASE=plan.two_phase, KV_LOAD=int(read), TAIL_KV_LOAD=int(read), NEW_KV=new_kv),
+             TWO_PHASE=plan.two_phase, KV_LOAD=int(read), TAIL_KV_LOAD=int(read), NEW_KV=new_kv, HALVES=halves),
         num_warps=warps, num_stages=stages, options=options,
     )
 

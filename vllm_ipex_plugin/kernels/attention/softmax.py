@@ -16,27 +16,41 @@ LOG2E = tl.constexpr(1.4426950408889634)  # jit code reads only constexpr global
 
 @triton.jit
 def log2_scores(s, scale, soft_cap, USE_CAP: tl.constexpr):
-    """Raw ``q.k`` -> scaled (and soft-capped: ``cap * tanh(s / cap)``) logits in log2 units."""
+    """Raw ``q.k`` -> scaled (and soft-capped: ``cap * tanh(s / cap)``) logits in log2 units.
+
+    ``tanh(x) = 2 / (1 + exp(-2x)) - 1`` with the constants folded into one scalar and one
+    approximate (not IEEE) division per score: an IEEE division expands into a long
+    instruction sequence whose temporaries spill on Intel GPUs, and its last-bit accuracy is
+    lost in the softmax anyway."""
     if USE_CAP:
-        s = s * scale
-        return soft_cap * (2.0 / (1.0 + tl.exp(-2.0 * s / soft_cap)) - 1.0) * LOG2E
+        k = (-2.0 * LOG2E) * scale / soft_cap  # one scalar per tile
+        t = tl.fdiv(tl.full(s.shape, 2.0, tl.float32), 1.0 + tl.exp2(s * k), ieee_rounding=False)
+        return (soft_cap * LOG2E) * (t - 1.0)
     return s * (scale * LOG2E)
 
 
 @triton.jit
-def attend_full(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, m_i, l_i, acc,
+def attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, d_ok1, m_i, l_i, acc, acc1,
                  stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
                  scale, soft_cap, block_size, BLOCK_N: tl.constexpr, DP: tl.constexpr,
-                 PAD_D: tl.constexpr, USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr):
+                 PAD_D: tl.constexpr, USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
     """Online softmax (log2 units) over tiles no mask can touch: every position of ``lo .. hi``
     is valid for every row, so no -inf guard is needed and the accumulator is updated in
-    place by the second dot (``tl.dot(p, v, acc)``)."""
+    place by the second dot (``tl.dot(p, v, acc)``).
+
+    ``HALVES == 2``: the head is two ``DP``-wide halves (``q``/``q1``, ``acc``/``acc1``), each
+    K and V tile read and multiplied half by half, so no program holds a whole wide tile
+    (``acc1``/``q1`` are passed through untouched otherwise)."""
     for start in range(lo, hi, BLOCK_N):
         start = tl.multiple_of(start, BLOCK_N)
         blk, off = tile_place(bt_row, start, d_ok, block_size, BLOCK_N, False, KV_LOAD)
         k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok, d_ok, block_size,
                      BLOCK_N, DP, PAD_D, False, KV_LOAD)
         s = tl.dot(q, tl.trans(k))
+        if HALVES == 2:
+            k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok, d_ok1, block_size,
+                          BLOCK_N, DP, PAD_D, False, KV_LOAD, DP)
+            s = tl.dot(q1, tl.trans(k1), s)
         if USE_CAP:
             s = log2_scores(s, scale, soft_cap, True)
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -53,17 +67,22 @@ def attend_full(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, m_
         v = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, d_ok, d_ok, block_size,
                      BLOCK_N, DP, PAD_D, False, KV_LOAD)
         acc = tl.dot(p.to(v.dtype), v, acc)
-    return m_i, l_i, acc
+        if HALVES == 2:
+            v1 = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, d_ok, d_ok1, block_size,
+                          BLOCK_N, DP, PAD_D, False, KV_LOAD, DP)
+            acc1 = tl.dot(p.to(v1.dtype), v1, acc1 * alpha[:, None])
+    return m_i, l_i, acc, acc1
 
 
 @triton.jit
-def attend_masked(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok,
-                   m_i, l_i, acc, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+def attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok, d_ok1,
+                   m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
                    scale, soft_cap, window, block_size, BLOCK_N: tl.constexpr, DP: tl.constexpr,
                    PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
-                   KV_LOAD: tl.constexpr):
+                   KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
     """Online softmax over tiles that need masks (context tail, causal diagonal, window): a
-    row may have no valid position yet, so its running max can be -inf."""
+    row may have no valid position yet, so its running max can be -inf. ``HALVES``: as in
+    ``attend_full``."""
     n = tl.arange(0, BLOCK_N)
     for start in range(lo, hi, BLOCK_N):
         pos = start + n
@@ -71,7 +90,12 @@ def attend_masked(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end
         blk, off = tile_place(bt_row, start, pos_ok, block_size, BLOCK_N, True, KV_LOAD)
         k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, block_size,
                      BLOCK_N, DP, PAD_D, True, KV_LOAD)
-        s = log2_scores(tl.dot(q, tl.trans(k)), scale, soft_cap, USE_CAP)
+        s = tl.dot(q, tl.trans(k))
+        if HALVES == 2:
+            k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok1, block_size,
+                          BLOCK_N, DP, PAD_D, True, KV_LOAD, DP)
+            s = tl.dot(q1, tl.trans(k1), s)
+        s = log2_scores(s, scale, soft_cap, USE_CAP)
         ok = row_ok[:, None] & pos_ok[None, :]
         if CAUSAL:
             ok = ok & (pos[None, :] <= q_pos[:, None])
@@ -89,5 +113,11 @@ def attend_masked(q, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end
         if KV_LOAD == DESC:  # unmasked tile: zero the rows past the context (0 * NaN would poison acc)
             v = tl.where(pos_ok[:, None], v, 0.0)
         acc = tl.dot(p.to(v.dtype), v, acc)
+        if HALVES == 2:
+            v1 = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, pos_ok, d_ok1, block_size,
+                          BLOCK_N, DP, PAD_D, True, KV_LOAD, DP)
+            if KV_LOAD == DESC:
+                v1 = tl.where(pos_ok[:, None], v1, 0.0)
+            acc1 = tl.dot(p.to(v1.dtype), v1, acc1 * alpha[:, None])
         m_i = m_new
-    return m_i, l_i, acc
+    return m_i, l_i, acc, acc1

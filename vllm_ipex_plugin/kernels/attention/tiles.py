@@ -61,11 +61,12 @@ def tile_place(bt_row, start, pos_ok, block_size, BLOCK_N: tl.constexpr, MASKED:
 @triton.jit
 def kv_tile(cache_ptr, desc, blk, off, kvh, stride_b, stride_n, stride_h, pos_ok, d_ok, block_size,
              BLOCK_N: tl.constexpr, DP: tl.constexpr, PAD_D: tl.constexpr, MASKED: tl.constexpr,
-             KV_LOAD: tl.constexpr):
-    """A [BLOCK_N, DP] K or V tile at ``tile_place``'s place: plain loads (GATHER, BLOCK) or a
-    tensor descriptor (DESC: TMA on Hopper, 2D block loads on Intel's backend). Descriptor
-    tiles are never masked, so past the context they may hold anything."""
-    d = tl.arange(0, DP)
+             KV_LOAD: tl.constexpr, D0: tl.constexpr = 0):
+    """A [BLOCK_N, DP] K or V tile at ``tile_place``'s place, head columns ``D0 .. D0 + DP``:
+    plain loads (GATHER, BLOCK) or a tensor descriptor (DESC: TMA on Hopper, 2D block loads on
+    Intel's backend). Descriptor tiles are never masked, so past the context they may hold
+    anything."""
+    d = D0 + tl.arange(0, DP)
     if KV_LOAD == GATHER:
         t = load_tile(cache_ptr + blk[:, None] * stride_b + off[:, None] * stride_n + kvh * stride_h + d[None, :],
                        pos_ok, d_ok, MASKED, PAD_D)
@@ -74,5 +75,5 @@ def kv_tile(cache_ptr, desc, blk, off, kvh, stride_b, stride_n, stride_h, pos_ok
         t = load_tile(cache_ptr + blk * stride_b + rows[:, None] * stride_n + kvh * stride_h + d[None, :],
                        pos_ok, d_ok, MASKED, PAD_D)
     else:
-        t = desc.load([(blk * block_size + off).to(tl.int32), (kvh * stride_h).to(tl.int32)])
+        t = desc.load([(blk * block_size + off).to(tl.int32), (kvh * stride_h + D0).to(tl.int32)])
     return t

@@ -51,3 +51,23 @@ def graph_time(fns, reps: int = 20) -> float:
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3 / len(fns))
     return statistics.median(times)
+
+
+def copy_bandwidth(nbytes: int = 2 * 2**30, reps: int = 10) -> float:
+    """Bytes per second (read + write) of a device-to-device copy of ``nbytes`` on the current
+    CUDA device, measured now: the bandwidth floor of a run is taken from the card as found,
+    not from a datasheet or an earlier run."""
+    src = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda").random_()
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        dst.copy_(src)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    del src, dst
+    return nbytes / statistics.median(times)

@@ -6,9 +6,11 @@ import torch
 import triton
 import triton.language as tl
 
+from vllm_ipex_plugin.kernels.common.device import DeviceFacts, device_facts
 from vllm_ipex_plugin.kernels.lowbit.decode import load_weight_tile
 from vllm_ipex_plugin.kernels.lowbit.formats import BLOCK, LowBitFormat, get_format
 from vllm_ipex_plugin.kernels.lowbit.launch import Launch, nf4_table, operands, pick_block_k, quant_block
+from vllm_ipex_plugin.kernels.lowbit.tuning.intel import small_kernel_launch
 
 BN = 32  # rows per program
 BK = 128  # columns per program (fewer where K is not a multiple)
@@ -30,10 +32,14 @@ def _lowbit_dequant_kernel(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, w_ptr, N, K,
              mask=n_mask[:, None])
 
 
-def dequantize_launch(spec: LowBitFormat, n: int, k: int, *, qb: int = BLOCK) -> Launch:
-    """The launch that writes a whole ``[n, k]`` weight (one configuration on every device)."""
+def dequantize_launch(spec: LowBitFormat, n: int, k: int, *, qb: int = BLOCK, facts: DeviceFacts | None = None
+                      ) -> Launch:
+    """The launch that writes a whole ``[n, k]`` weight (one tile on every device; Intel GPUs
+    take their architecture's warps and register mode)."""
     constexprs = {"FMT": int(spec.id), "BN": BN, "BK": pick_block_k(k, BK), "QB": qb}
-    return Launch(_lowbit_dequant_kernel, constexprs, NUM_WARPS, None, dequantize_grid(n, k, constexprs))
+    warps, options = small_kernel_launch(facts) if facts is not None else (None, {})
+    return Launch(_lowbit_dequant_kernel, constexprs, warps or NUM_WARPS, None, dequantize_grid(n, k, constexprs),
+                  options)
 
 
 def dequantize_grid(n: int, k: int, constexprs: dict) -> tuple[int, int]:
@@ -56,5 +62,5 @@ def lowbit_dequantize(tensors: dict[str, torch.Tensor], fmt, dtype: torch.dtype)
     spec = get_format(fmt)
     q = tensors[spec.payload]
     k = q.shape[1] * spec.codes_per_byte
-    launch = dequantize_launch(spec, q.shape[0], k, qb=quant_block(tensors, spec, k))
+    launch = dequantize_launch(spec, q.shape[0], k, qb=quant_block(tensors, spec, k), facts=device_facts(q.device))
     return run_dequantize(launch, tensors, spec, dtype)

@@ -75,7 +75,8 @@ def gemm_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, *, qb: in
     (``BM``, ``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``)."""
     constexprs = {"FMT": int(spec.id), "HAS_BIAS": has_bias, "BM": cfg["BM"], "BN": cfg["BN"],
                   "BK": pick_block_k(k, cfg["BK"]), "SPLIT_K": cfg["SPLIT_K"], "GROUP_M": group_m, "QB": qb}
-    return Launch(_lowbit_gemm_kernel, constexprs, cfg["num_warps"], cfg["num_stages"], gemm_grid(m, n, constexprs))
+    return Launch(_lowbit_gemm_kernel, constexprs, cfg["num_warps"], cfg["num_stages"], gemm_grid(m, n, constexprs),
+                  dict(cfg.get("options", {})))
 
 
 def run_gemm(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], spec: LowBitFormat,

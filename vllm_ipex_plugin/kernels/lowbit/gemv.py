@@ -133,7 +133,8 @@ def gemv_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, facts: De
     if pairs:
         constexprs["X_KIND"] = X_KINDS.get(x_dtype, 0)
     fn = _lowbit_gemv_pairs_kernel if pairs else _lowbit_gemv_kernel
-    return Launch(fn, constexprs, cfg["num_warps"], cfg["num_stages"], gemv_grid(m, n, constexprs))
+    return Launch(fn, constexprs, cfg["num_warps"], cfg["num_stages"], gemv_grid(m, n, constexprs),
+                  dict(cfg.get("options", {})))
 
 
 def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], spec: LowBitFormat,

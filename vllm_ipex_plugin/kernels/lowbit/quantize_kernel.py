@@ -22,6 +22,7 @@ from vllm_ipex_plugin.kernels.lowbit.decode import ASYM_INT4, FP8_E4M3, FP8_E5M2
 from vllm_ipex_plugin.kernels.lowbit.formats import BLOCK, LowBitFormat, get_format
 from vllm_ipex_plugin.kernels.lowbit.launch import Launch
 from vllm_ipex_plugin.kernels.lowbit.reference import code_table
+from vllm_ipex_plugin.kernels.lowbit.tuning.intel import small_kernel_launch
 
 
 @triton.jit
@@ -141,8 +142,10 @@ def quantize_launch(spec: LowBitFormat, n: int, k: int, facts: DeviceFacts, *, B
     """The launch that quantizes an ``[n, k]`` weight on the device ``facts`` describes:
     floating-point contraction off on CUDA, so ``x * inv + 0.5`` rounds twice like torch does."""
     constexprs = {"FMT": int(spec.id), "BN": BN, "G": G, "QMAX": spec.maximum}
-    options = {"enable_fp_fusion": False} if facts.vendor == "cuda" else {}
-    return Launch(_quantize_kernel, constexprs, 4, None, quantize_grid(n, k, constexprs), options)
+    warps, options = small_kernel_launch(facts)
+    if facts.vendor == "cuda":
+        options["enable_fp_fusion"] = False
+    return Launch(_quantize_kernel, constexprs, warps or 4, None, quantize_grid(n, k, constexprs), options)
 
 
 def lowbit_quantize(w: torch.Tensor, fmt, *, BN: int = 16, G: int = 2) -> dict[str, torch.Tensor]:

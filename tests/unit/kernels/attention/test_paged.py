@@ -163,3 +163,36 @@ def test_growing_scores_match_reference(kv_load, dtype, bound):
     out = torch.full_like(query, float("nan"))
     at.paged_attention(query, kc, vc, qsl, sl_t, table, 2, 40, 0.125, out, plan=plan)
     assert (out.float() - expected).abs().max().item() < bound
+
+
+@pytest.mark.parametrize("arch", ["pvc", "dg2"])
+@pytest.mark.parametrize("head", [96, 192, 256])
+@pytest.mark.parametrize("window,cap", [(None, None), (5, 20.0)])
+def test_intel_planned_launches_match_reference(arch, head, window, cap):
+    """The tiles, head halves (wide heads) and run-time split count the plugin plans for an Intel
+    GPU compute the reference result: mixed steps with one query tile for every step shape, and a
+    decode step split across programs."""
+    from vllm_ipex_plugin.kernels.common.device import INTEL_TARGETS
+
+    facts = INTEL_TARGETS[arch]
+    gen = torch.Generator().manual_seed(head + len(arch))
+    num_heads, num_kv, block_size = 8, 2, 16
+    for requests in ([(29, 1), (40, 17), (0, 21), (block_size, 1)], [(70, 1), (33, 1)]):
+        kc, vc, table, starts, seq_lens, keys, values, slots = _batch(block_size, num_kv, head, requests, gen)
+        for k, v, sl in zip(keys, values, slots, strict=True):
+            at.write_kv_cache(k, v, kc, vc, sl)
+        query = torch.randn(starts[-1], num_heads, head, generator=gen)
+        qsl, sl_t = torch.tensor(starts, dtype=torch.int32), torch.tensor(seq_lens, dtype=torch.int32)
+        max_q = max(n for _, n in requests)
+        plan = at.make_plan(qsl, len(requests), max_q, num_heads, num_kv, seq_lens=sl_t, facts=facts, head_size=head)
+        assert plan.splits > 1 or max_q > 1
+        config = paged_config(plan, num_heads, kc, vc, None, None, window, cap, True)
+        assert config.constexprs["HALVES"] == (2 if head > 128 else 1)
+        expected = torch.full_like(query, float("nan"))
+        ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests)), head**-0.5, expected,
+                            window, cap)
+        out = torch.full_like(query, float("nan"))
+        at.paged_attention(query, kc, vc, qsl, sl_t, table, len(requests), max_q, head**-0.5, out, window, cap,
+                           plan=plan)
+        assert not torch.isnan(out).any()
+        assert (out - expected).abs().max().item() < ATOL

@@ -36,6 +36,7 @@ import triton
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.kernels.common.device import DeviceFacts
 from vllm_ipex_plugin.kernels.lowbit.formats import FORMATS
+from vllm_ipex_plugin.kernels.lowbit.tuning.intel import intel_config
 
 SHIPPED_DIR = Path(__file__).with_name("shipped")
 GEMV_MAX_M = 1  # batches up to this many rows take the GEMV
@@ -110,8 +111,10 @@ def heuristic_config(kernel: str, m: int, n: int, k: int, facts: DeviceFacts) ->
     """Starting points from the H100 sweeps (BENCHMARKS.md), used when nothing is tuned.
 
     The one device fact they use is ``compute_units`` (SMs, Xe cores): split K until the grid
-    covers the card. Per-architecture Intel values are to be tuned by the Intel-compile work.
+    covers the card. Intel GPUs take their architecture's tiles (``tuning/intel.py``).
     """
+    if facts.is_intel:
+        return intel_config(kernel, m, n, k, facts)
     sms = facts.compute_units
     if kernel == "gemv":
         bk = 1024 if k <= 4096 else 2048
