@@ -10,9 +10,8 @@ round re-uses the first round's prefix (prefix caching).
 from __future__ import annotations
 
 import pytest
-import torch
 
-from tests.harness.reference import hf_greedy, hf_logprobs
+from tests.harness.reference import hf_greedy, hf_logprobs, hf_model
 from tests.harness.runners import llm_generate
 
 LOGPROB_ATOL = 2e-3
@@ -50,10 +49,7 @@ def _vllm_run(model_path: str, block_size: int, rounds: list[list[str]], max_bat
 
 
 def _check_against_hf(model_path: str, results, max_batched: int = MAX_NUM_BATCHED_TOKENS) -> None:
-    from transformers import AutoModelForCausalLM
-
-    hf = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    hf.eval()
+    hf = hf_model(model_path)
     assert any(len(p) > max_batched for p, _ in results), "no chunked prompt"
     for prompt_ids, completion in results:
         expected = hf_greedy(hf, prompt_ids, NEW_TOKENS)

@@ -4,7 +4,7 @@ Two worker processes exchange activations through the plugin's communicator
 (``XpuCommunicator``, gloo collectives in host mode): tensor parallelism all-reduces
 every layer's output, and pipeline parallelism sends the hidden states of the first
 stage to the second. Greedy tokens must equal transformers', and the perplexity of a fixed
-text must agree within the tolerance of the single-process tests (``tests/test_lowbit_e2e.py``).
+text must agree within the tolerance of the single-process tests (``tests/harness/greedy_ppl.py``).
 The low-bit case quantizes each shard on its own: with 64-column shards the blocks are
 those of the whole weight, so transformers runs the same dequantized weights.
 """
@@ -12,19 +12,16 @@ those of the whole weight, so transformers runs the same dequantized weights.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from tests.test_lowbit_e2e import check_against_hf, dequantized_hf_model, run_llm
+from tests.harness.greedy_ppl import check_against_hf, run_llm
+from tests.harness.reference import dequantized_hf_model, hf_model
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("tp,pp", [(2, 1), (1, 2)])
 def test_two_ranks_float32_match_transformers(tiny_llama_path, tp, pp):
-    from transformers import AutoModelForCausalLM
-
     tokens, ids, lps = run_llm(tiny_llama_path, tensor_parallel_size=tp, pipeline_parallel_size=pp)
-    hf = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).eval()
-    check_against_hf(hf, tokens, ids, lps)
+    check_against_hf(hf_model(tiny_llama_path), tokens, ids, lps)
 
 
 @pytest.mark.e2e

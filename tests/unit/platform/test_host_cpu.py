@@ -7,13 +7,12 @@ plugin's host platform must load the library vLLM's CPU platform picks for the C
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
 
 import pytest
 
-from tests.harness.runners import run_python
+from tests.harness.reference import assert_greedy_matches, hf_model
+from tests.harness.runners import llm_in_subprocess
 from vllm_ipex_plugin.platform import device_rules
 
 NEW_TOKENS = 8
@@ -27,22 +26,6 @@ import torch.cpu
 torch.cpu._is_avx512_supported = lambda: False
 torch.cpu._is_avx512_bf16_supported = lambda: False
 """
-
-_RUN_LLM = textwrap.dedent(
-    """
-    import json, sys
-    from vllm import LLM, SamplingParams
-
-    llm = LLM(model=sys.argv[1], dtype="float32", enforce_eager=True, max_model_len=128,
-              max_num_seqs=2, seed=0)
-    out = llm.generate([sys.argv[2]], SamplingParams(max_tokens=int(sys.argv[3]), temperature=0.0,
-                                                     ignore_eos=True))
-    with open("/proc/self/maps") as f:
-        libs = sorted({line.rsplit("/", 1)[-1].strip() for line in f if "/vllm/_C" in line})
-    print("RESULT " + json.dumps({"tokens": list(out[0].outputs[0].token_ids),
-                                  "prompt_ids": list(out[0].prompt_token_ids), "libs": libs}))
-    """
-)
 
 
 def test_x86_without_avx2_is_refused_with_one_line():
@@ -70,19 +53,10 @@ def test_llm_on_avx2_kernels_matches_transformers(tmp_path, tiny_llama_path):
     """``LLM()`` in host mode with the AVX2 library forced: it loads ``_C_AVX2`` and only that."""
     (tmp_path / "sitecustomize.py").write_text(_NO_AVX512_SITECUSTOMIZE)
     pythonpath = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
-    proc = run_python(
-        _RUN_LLM, tiny_llama_path, PROMPT, str(NEW_TOKENS),
-        IPEX_PLUGIN_HOST_MODE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0", PYTHONPATH=pythonpath,
+    proc, result = llm_in_subprocess(
+        tiny_llama_path, [PROMPT], max_tokens=NEW_TOKENS, max_model_len=128, max_num_seqs=2,
+        env_changes={"IPEX_PLUGIN_HOST_MODE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "PYTHONPATH": pythonpath},
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    result = json.loads(line[len("RESULT "):])
     assert result["libs"] == ["_C_AVX2.abi3.so"], result["libs"]
-
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from tests.harness.reference import hf_greedy
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
-    assert result["tokens"] == hf_greedy(model, result["prompt_ids"], NEW_TOKENS)
+    assert_greedy_matches(hf_model(tiny_llama_path), result["tokens"], NEW_TOKENS)

@@ -1,6 +1,6 @@
 """``AwqGptqLinearMethod`` layer by layer, and the refusal of configs it cannot run.
 
-Each variant's public tensors (``tests/public_checkpoints.py``, round-to-nearest codes) go
+Each variant's public tensors (``tests/harness/public_checkpoints.py``, round-to-nearest codes) go
 through create_weights -> the loader -> process_weights_after_loading (conversion) -> apply.
 Reference: ``x.double() @ W.double().T`` with ``W`` computed from the integer codes before
 packing; bound 1e-5 relative (the conversion is exact, float32 activations). On the torch
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.public_checkpoints import VARIANTS, encode_public, public_quant_config
+from tests.harness.public_checkpoints import VARIANTS, encode_public, public_quant_config
 from tests.triton_interpreter import import_interpreted, interpreter_env  # noqa: F401
 from tests.unit.quantization.layers import load_layer, rel_err
 from vllm_ipex_plugin import envs

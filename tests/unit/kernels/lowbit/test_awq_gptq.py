@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.public_checkpoints import VARIANTS, write_public_checkpoint
+from tests.harness.public_checkpoints import VARIANTS, write_public_checkpoint
 from vllm_ipex_plugin.kernels.lowbit import awq_gptq
 from vllm_ipex_plugin.kernels.lowbit.reference import dequantize
 
