@@ -75,5 +75,10 @@ def test_launch_turns_contraction_off_on_cuda_only():
     spec = get_format("fp6")
     assert lq.quantize_launch(spec, 24, 320, h100).options == {"enable_fp_fusion": False}
     launch = lq.quantize_launch(spec, 24, 320, INTEL_TARGETS["dg2"])
-    assert launch.options == {} and launch.constexprs == {"FMT": 3, "BN": 16, "G": 2, "QMAX": 28.0}
-    assert launch.grid == (2, 3) and lq.quantize_launch(spec, 24, 320, CPU_FACTS).num_warps == 4
+    # Intel: contraction left to the backend; the architecture's warps and register mode
+    assert "enable_fp_fusion" not in launch.options
+    assert launch.options == {"grf_mode": "large", "threads_per_warp": 16} and launch.num_warps == 8
+    assert launch.constexprs == {"FMT": 3, "BN": 16, "G": 2, "QMAX": 28.0}
+    assert lq.quantize_launch(spec, 24, 320, INTEL_TARGETS["pvc"]).options == {"grf_mode": "small"}
+    cpu = lq.quantize_launch(spec, 24, 320, CPU_FACTS)
+    assert launch.grid == (2, 3) and cpu.num_warps == 4 and cpu.options == {}
