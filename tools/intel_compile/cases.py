@@ -82,14 +82,13 @@ def _lowbit_types(spec: LowBitFormat, constexprs: dict[str, Any], x_dtype: torch
     }
 
 
-def _attention_types(name: str, dtype: torch.dtype) -> dict[str, str]:
+def _attention_types(dtype: torch.dtype) -> dict[str, str]:
+    """Argument types of the three attention kernels (one map covers every pointer they take)."""
     t = _ptr(dtype)
     types = {"q_ptr": t, "kc_ptr": t, "vc_ptr": t, "k_desc": t, "v_desc": t, "kn_desc": t, "vn_desc": t,
              "out_ptr": t, "part_ptr": "*fp32", "ml_ptr": "*fp32", "qb_req_ptr": "*i32", "qb_start_ptr": "*i32",
              "qsl_ptr": "*i32", "seq_ptr": "*i32", "bt_ptr": "*i32", "key_ptr": t, "value_ptr": t,
              "slot_ptr": "*i64", "scale": "fp32", "soft_cap": "fp32"}
-    if name == "merge_splits":
-        types["out_ptr"] = t
     return types
 
 
@@ -150,7 +149,7 @@ def attention_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[d
                 for launch in launch_configs(facts, head_size, model.num_heads, model.num_kv_heads, block_size,
                                              MODEL_DTYPE, **extras):
                     label = f"{launch.name} d{head_size} block{block_size}{variant} ({'; '.join(launch.cases)})"
-                    cases.append(_case(launch.kernel, launch.constexprs, _attention_types(launch.name, MODEL_DTYPE),
+                    cases.append(_case(launch.kernel, launch.constexprs, _attention_types(MODEL_DTYPE),
                                        launch.num_warps, launch.num_stages, getattr(launch, "options", {}), label))
     return cases
 
