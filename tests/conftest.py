@@ -12,13 +12,14 @@ os.environ["IPEX_PLUGIN_HOST_MODE"] = "1"
 # vLLM's CPU worker spawns processes; keep their thread count sane on 2-core CI.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-# Triton builds its own library functions (tl.cdiv, ...) for the interpreter only if
-# TRITON_INTERPRET is set when triton.language is first imported. Import it that way
-# here, before any test module (or vLLM) imports triton, so the interpreter tests do not
-# depend on collection order.
-from tests.triton_interpreter import import_interpreted  # noqa: E402
+# Triton builds its own library functions (tl.cdiv, ...) and the plugin's kernels for the
+# interpreter only if TRITON_INTERPRET is set when they are first imported. Import them that
+# way here, before any test module (or vLLM) imports triton or a kernel module, so no test
+# depends on collection order.
+from tests.triton_interpreter import import_all_kernels_interpreted, import_interpreted  # noqa: E402
 
 import_interpreted("triton.language")
+import_all_kernels_interpreted()
 
 
 @pytest.fixture(scope="session")
