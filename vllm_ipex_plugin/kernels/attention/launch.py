@@ -44,7 +44,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
     (CUDA/XPU graph capture); without one it is computed here. ``key``/``value``: the step's
     new ``[tokens, kv_heads, head_size]`` keys and values, already written to the cache;
     with descriptor reads, tiles past each request's cached prefix come from them (no
-    block-table lookups: H100, 8k prefill, 3-6% faster).
+    block-table lookups; BENCHMARKS.md, prefill).
     """
     t, num_heads, d = query.shape
     if plan is None:

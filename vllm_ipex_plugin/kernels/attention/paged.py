@@ -82,7 +82,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
     # Tiles that no mask can touch (inside the context and at or below every row's causal
     # limit, no window) run without any masking; the rest (the diagonal, the tail) with it.
     # Decode-only steps keep one loop: their programs walk few tiles, and a second pipelined
-    # loop cost more than the masks it saves (H100: batch 16 x 4k fell from 87% to 72%).
+    # loop cost more than the masks it saves (BENCHMARKS.md, decode).
     full_end = lo
     if TWO_PHASE and not USE_WINDOW:
         limit = hi
@@ -94,18 +94,18 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
             ctx_len = seq_len - q_len
             cache_end = tl.minimum(full_end, lo + tl.cdiv(tl.maximum(ctx_len - lo, 0), BLOCK_N) * BLOCK_N)
         m_i, l_i, acc, acc1 = attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, cache_end, d_ok,
-                                           d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb,
-                                           stride_vn, stride_vh, scale, soft_cap, block_size, BLOCK_N, DH, DP != D,
-                                           USE_CAP, KV_LOAD, HALVES)
+                                          d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb,
+                                          stride_vn, stride_vh, scale, soft_cap, block_size, BLOCK_N, DH, DP != D,
+                                          USE_CAP, KV_LOAD, HALVES)
         if NEW_KV:
             m_i, l_i, acc, acc1 = attend_full(q, q1, kc_ptr, vc_ptr, kn_desc, vn_desc, q_begin - ctx_len, kvh,
-                                               cache_end, full_end, d_ok, d_ok1, m_i, l_i, acc, acc1, 0, 0, stride_knh,
-                                               0, 0, stride_vnh, scale, soft_cap, 1, BLOCK_N, DH, DP != D, USE_CAP,
-                                               NEW, HALVES)
+                                              cache_end, full_end, d_ok, d_ok1, m_i, l_i, acc, acc1, 0, 0, stride_knh,
+                                              0, 0, stride_vnh, scale, soft_cap, 1, BLOCK_N, DH, DP != D, USE_CAP,
+                                              NEW, HALVES)
     m_i, l_i, acc, acc1 = attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, full_end, hi, hi, q_pos,
-                                         row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh,
-                                         stride_vb, stride_vn, stride_vh, scale, soft_cap, window, block_size, BLOCK_N,
-                                         DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL, TAIL_KV_LOAD, HALVES)
+                                        row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh,
+                                        stride_vb, stride_vn, stride_vh, scale, soft_cap, window, block_size, BLOCK_N,
+                                        DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL, TAIL_KV_LOAD, HALVES)
     if not SPLIT:
         l_safe = tl.where(l_i == 0.0, 1.0, l_i)[:, None]
         out_rows = out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh

@@ -5,7 +5,7 @@ stages) of every kernel, as pure functions of shapes, layouts and ``DeviceFacts`
 No live device query happens here: ``make_plan`` takes the device's facts (read once per
 device by ``kernels.common.device``) so that the same code answers for a card that is not
 present (``launch.launch_configs(INTEL_TARGETS[arch], ...)``). Tile shapes per read come
-from H100 sweeps (BENCHMARKS.md); Intel values are today's portable ones, untuned.
+from NVIDIA sweeps (BENCHMARKS.md); Intel ones (``INTEL_TILES``) from the Intel compile check.
 
 Imports torch, Triton's host helpers, ``vllm_ipex_plugin.envs``, ``kernels.common``,
 ``batch`` and ``descriptors``; no kernel body.
@@ -108,8 +108,8 @@ class AttentionPlan:
 
 def default_kv_load(facts: DeviceFacts) -> str:
     """How K/V tiles are read unless ``IPEX_PLUGIN_ATTN_KV_LOAD`` says otherwise: tensor
-    descriptors where they are TMA (CUDA, compute capability 9+: H100 8k prefill 465 vs 362
-    TFLOP/s, BENCHMARKS.md), plain loads elsewhere, Intel GPUs included (Intel's Triton lowers
+    descriptors where they are TMA (CUDA, compute capability 9+: faster prefill, BENCHMARKS.md),
+    plain loads elsewhere, Intel GPUs included (Intel's Triton lowers
     descriptors to 2D block loads, but that path has not been measured on Intel hardware)."""
     chosen = envs.attn_kv_load()
     if chosen:
@@ -162,7 +162,7 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
             rows = group
             tuning = {"block_n": tiles.decode_block_n, "num_warps": tiles.decode_warps, "num_stages": 2, **tuning}
     elif max_query_len >= 128:
-        # Prefill-heavy step: 128-row tiles, 64-position KV tiles, 4 warps (H100 sweep, BENCHMARKS.md).
+        # Prefill-heavy step: 128-row tiles, 64-position KV tiles, 4 warps (NVIDIA sweep, BENCHMARKS.md).
         rows = 128
         tuning = {"block_n": 64, "num_warps": 4, "num_stages": 2 if tuning["kv_load"] == "desc" else 3, **tuning}
     else:

@@ -30,71 +30,86 @@ def log2_scores(s, scale, soft_cap, USE_CAP: tl.constexpr):
 
 
 @triton.jit
+def tile_scores(q, q1, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, d_ok1,
+                block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr, PAD_D: tl.constexpr, MASKED: tl.constexpr,
+                KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+    """Raw ``q.k`` of one K tile, ``[rows, BLOCK_N]`` in float32; with ``HALVES == 2`` the K
+    tile is read and multiplied half by half (``q1``: the query's second half)."""
+    k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, block_size,
+                BLOCK_N, DH, PAD_D, MASKED, KV_LOAD)
+    s = tl.dot(q, tl.trans(k))
+    if HALVES == 2:
+        k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok1, block_size,
+                     BLOCK_N, DH, PAD_D, MASKED, KV_LOAD, DH)
+        s = tl.dot(q1, tl.trans(k1), s)
+    return s
+
+
+@triton.jit
+def add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, pos_ok, d_ok,
+               d_ok1, block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr, PAD_D: tl.constexpr,
+               MASKED: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+    """``acc * alpha + p.v`` for one V tile, half by half when ``HALVES == 2`` (``acc1``: the
+    second half; passed through untouched otherwise)."""
+    v = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, pos_ok, d_ok, block_size,
+                BLOCK_N, DH, PAD_D, MASKED, KV_LOAD)
+    if MASKED and KV_LOAD == DESC:  # unmasked tile: zero the rows past the context (0 * NaN would poison acc)
+        v = tl.where(pos_ok[:, None], v, 0.0)
+    acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+    if HALVES == 2:
+        v1 = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, pos_ok, d_ok1, block_size,
+                     BLOCK_N, DH, PAD_D, MASKED, KV_LOAD, DH)
+        if MASKED and KV_LOAD == DESC:
+            v1 = tl.where(pos_ok[:, None], v1, 0.0)
+        acc1 = tl.dot(p.to(v1.dtype), v1, acc1 * alpha[:, None])
+    return acc, acc1
+
+
+@triton.jit
 def attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, d_ok1, m_i, l_i, acc, acc1,
-                 stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-                 scale, soft_cap, block_size, BLOCK_N: tl.constexpr, DP: tl.constexpr,
-                 PAD_D: tl.constexpr, USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+                stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+                scale, soft_cap, block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr, PAD_D: tl.constexpr,
+                USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
     """Online softmax (log2 units) over tiles no mask can touch: every position of ``lo .. hi``
     is valid for every row, so no -inf guard is needed and the accumulator is updated in
-    place by the second dot (``tl.dot(p, v, acc)``).
-
-    ``HALVES == 2``: the head is two ``DP``-wide halves (``q``/``q1``, ``acc``/``acc1``), each
-    K and V tile read and multiplied half by half, so no program holds a whole wide tile
-    (``acc1``/``q1`` are passed through untouched otherwise)."""
+    place by the second dot. ``HALVES``: see ``tile_scores`` and ``add_values``."""
     for start in range(lo, hi, BLOCK_N):
         start = tl.multiple_of(start, BLOCK_N)
         blk, off = tile_place(bt_row, start, d_ok, block_size, BLOCK_N, False, KV_LOAD)
-        k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok, d_ok, block_size,
-                     BLOCK_N, DP, PAD_D, False, KV_LOAD)
-        s = tl.dot(q, tl.trans(k))
-        if HALVES == 2:
-            k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok, d_ok1, block_size,
-                          BLOCK_N, DP, PAD_D, False, KV_LOAD, DP)
-            s = tl.dot(q1, tl.trans(k1), s)
+        s = tile_scores(q, q1, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok, d_ok, d_ok1,
+                        block_size, BLOCK_N, DH, PAD_D, False, KV_LOAD, HALVES)
         if USE_CAP:
             s = log2_scores(s, scale, soft_cap, True)
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
         else:
             # max of the raw scores, then scaled: scale and max subtraction fuse into one
-            # FMA per score (taking the max of scaled scores cost 6% on H100, MHA 8k prefill)
+            # FMA per score (BENCHMARKS.md: taking the max of scaled scores was slower)
             m_new = tl.maximum(m_i, tl.max(s, axis=1) * (scale * LOG2E))
             s = s * (scale * LOG2E)
         p = tl.exp2(s - m_new[:, None])
         alpha = tl.exp2(m_i - m_new)
-        acc = acc * alpha[:, None]
         l_i = l_i * alpha + tl.sum(p, axis=1)
         m_i = m_new
-        v = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, d_ok, d_ok, block_size,
-                     BLOCK_N, DP, PAD_D, False, KV_LOAD)
-        acc = tl.dot(p.to(v.dtype), v, acc)
-        if HALVES == 2:
-            v1 = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, d_ok, d_ok1, block_size,
-                          BLOCK_N, DP, PAD_D, False, KV_LOAD, DP)
-            acc1 = tl.dot(p.to(v1.dtype), v1, acc1 * alpha[:, None])
+        acc, acc1 = add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh,
+                               d_ok, d_ok, d_ok1, block_size, BLOCK_N, DH, PAD_D, False, KV_LOAD, HALVES)
     return m_i, l_i, acc, acc1
 
 
 @triton.jit
 def attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok, d_ok1,
-                   m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-                   scale, soft_cap, window, block_size, BLOCK_N: tl.constexpr, DP: tl.constexpr,
-                   PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
-                   KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+                  m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+                  scale, soft_cap, window, block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr,
+                  PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
+                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
     """Online softmax over tiles that need masks (context tail, causal diagonal, window): a
-    row may have no valid position yet, so its running max can be -inf. ``HALVES``: as in
-    ``attend_full``."""
+    row may have no valid position yet, so its running max can be -inf."""
     n = tl.arange(0, BLOCK_N)
     for start in range(lo, hi, BLOCK_N):
         pos = start + n
         pos_ok = pos < kv_end
         blk, off = tile_place(bt_row, start, pos_ok, block_size, BLOCK_N, True, KV_LOAD)
-        k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, block_size,
-                     BLOCK_N, DP, PAD_D, True, KV_LOAD)
-        s = tl.dot(q, tl.trans(k))
-        if HALVES == 2:
-            k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok1, block_size,
-                          BLOCK_N, DP, PAD_D, True, KV_LOAD, DP)
-            s = tl.dot(q1, tl.trans(k1), s)
+        s = tile_scores(q, q1, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, d_ok1,
+                        block_size, BLOCK_N, DH, PAD_D, True, KV_LOAD, HALVES)
         s = log2_scores(s, scale, soft_cap, USE_CAP)
         ok = row_ok[:, None] & pos_ok[None, :]
         if CAUSAL:
@@ -107,17 +122,7 @@ def attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv
         p = tl.exp2(s - m_safe[:, None])
         alpha = tl.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        acc = acc * alpha[:, None]
-        v = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, pos_ok, d_ok, block_size,
-                     BLOCK_N, DP, PAD_D, True, KV_LOAD)
-        if KV_LOAD == DESC:  # unmasked tile: zero the rows past the context (0 * NaN would poison acc)
-            v = tl.where(pos_ok[:, None], v, 0.0)
-        acc = tl.dot(p.to(v.dtype), v, acc)
-        if HALVES == 2:
-            v1 = kv_tile(vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh, pos_ok, d_ok1, block_size,
-                          BLOCK_N, DP, PAD_D, True, KV_LOAD, DP)
-            if KV_LOAD == DESC:
-                v1 = tl.where(pos_ok[:, None], v1, 0.0)
-            acc1 = tl.dot(p.to(v1.dtype), v1, acc1 * alpha[:, None])
+        acc, acc1 = add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh,
+                               pos_ok, d_ok, d_ok1, block_size, BLOCK_N, DH, PAD_D, True, KV_LOAD, HALVES)
         m_i = m_new
     return m_i, l_i, acc, acc1
