@@ -140,6 +140,8 @@ def _checked(loader, prefix: str, name: str, dtype: torch.dtype):
                 f"{prefix}.{name}: checkpoint tensor is {loaded_weight.dtype}, expected "
                 f"{'a float' if want_float else 'int32'} tensor for this AWQ/GPTQ layout."
             )
+        if name == "g_idx":
+            _check_same_act_order(param, loaded_weight, prefix, args[0] if args else kwargs.get("loaded_shard_id"))
         try:
             return loader(param, loaded_weight, *args, **kwargs)
         except (AssertionError, RuntimeError):
@@ -150,3 +152,24 @@ def _checked(loader, prefix: str, name: str, dtype: torch.dtype):
             ) from None
 
     return load
+
+
+def _check_same_act_order(param: torch.nn.Parameter, g_idx: torch.Tensor, prefix: str, shard: object) -> None:
+    """Refuse a fused layer whose shards (q/k/v, gate/up) carry different act-order ``g_idx``.
+
+    A fused layer holds one ``g_idx`` for the input its shards share, and each shard's load
+    overwrites it; the kernels reorder the input once per layer. GPTQ derives the order from
+    that shared input, so real checkpoints agree; one that does not would run every shard but
+    the last with the wrong order (wrong tokens, no error)."""
+    first = getattr(param, "ipex_first_g_idx", None)
+    if first is None:
+        param.ipex_first_g_idx = (shard, g_idx.detach().clone())
+        return
+    first_shard, first_g_idx = first
+    if first_g_idx.shape == g_idx.shape and not torch.equal(first_g_idx, g_idx):
+        raise ValueError(
+            f"{prefix}: shards {first_shard!r} and {shard!r} of this fused layer carry different act-order "
+            "permutations (g_idx) for their shared input; ipex_low_bit reorders a fused layer's input once. "
+            "Quantize the fused projections (q/k/v, gate/up) with one act-order, or without act-order "
+            "(desc_act=false)."
+        )

@@ -14,7 +14,7 @@ import torch
 
 from tests.harness.public_checkpoints import VARIANTS, encode_public, public_quant_config
 from tests.triton_interpreter import import_interpreted, interpreter_env  # noqa: F401
-from tests.unit.quantization.layers import load_layer, rel_err
+from tests.unit.quantization.layers import load_layer, rel_err, single_rank  # noqa: F401
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.quantization.awq_gptq import AwqGptqLinearMethod, parse_public_config
 
@@ -74,3 +74,46 @@ def test_tensor_that_does_not_fit_is_one_line():
     with pytest.raises(ValueError, match=r"model\.layers\.0\.mlp\.qzeros: checkpoint tensor of shape \(4, 16\) does "
                                          r"not fit the parameter \(2, 16\)"):
         load_layer(method, tensors, N, K)
+
+
+def _qkv_layer(perms: dict[str, torch.Tensor], gen: torch.Generator):
+    """vLLM's fused QKVParallelLinear on the GPTQ act-order config, each shard loaded through the
+    layer's own weight loader with its shard id (as the model loader does for q/k/v_proj)."""
+    from vllm.model_executor.layers.linear import QKVParallelLinear
+
+    from vllm_ipex_plugin.quantization.config import IpexLowBitConfig
+
+    hidden, head, heads, kv_heads = K, 32, 4, 2
+    config = IpexLowBitConfig.from_config(public_quant_config("gptq", group=64, desc_act=True))
+    layer = QKVParallelLinear(hidden, head, heads, kv_heads, bias=False, quant_config=config,
+                              prefix="model.layers.0.self_attn.qkv_proj")
+    weights = []
+    for shard, n in (("q", heads * head), ("k", kv_heads * head), ("v", kv_heads * head)):
+        tensors, w = encode_public(torch.randn(n, hidden, generator=gen) * 0.05, "gptq", group=64, perm=perms[shard])
+        weights.append(w)
+        for name, t in tensors.items():
+            param = getattr(layer, name)
+            param.weight_loader(param, t, shard)
+    layer.quant_method.process_weights_after_loading(layer)
+    return layer, torch.cat(weights)
+
+
+@pytest.mark.usefixtures("single_rank")
+def test_fused_shards_sharing_an_act_order_match_the_encoded_weights():
+    gen = torch.Generator().manual_seed(7)
+    perm = torch.randperm(K, generator=gen)
+    layer, w = _qkv_layer({"q": perm, "k": perm, "v": perm}, gen)
+    x = torch.randn(5, K, generator=gen)
+    y = layer.quant_method.apply(layer, x, None)
+    assert rel_err(y, x.double() @ w.double().T) < BOUND
+
+
+@pytest.mark.usefixtures("single_rank")
+def test_fused_shards_with_different_act_orders_are_refused():
+    """Each shard's g_idx load overwrites the fused layer's one g_idx: q and k would run with v's
+    input order (wrong tokens, no error) unless the loader refuses."""
+    gen = torch.Generator().manual_seed(8)
+    perm = torch.randperm(K, generator=gen)
+    with pytest.raises(ValueError, match=r"model\.layers\.0\.self_attn\.qkv_proj: shards 'q' and 'k' of this fused "
+                                         r"layer carry different act-order permutations \(g_idx\)"):
+        _qkv_layer({"q": perm, "k": torch.randperm(K, generator=gen), "v": perm}, gen)
