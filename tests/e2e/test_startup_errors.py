@@ -1,0 +1,23 @@
+"""Start-up errors of host mode that vLLM words for a GPU: the process exits non-zero and the
+output names the numbers and the flag that fixes it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.harness.runners import llm_in_subprocess
+from vllm_ipex_plugin import envs
+
+
+@pytest.mark.e2e
+def test_kv_cache_smaller_than_one_sequence_names_the_host_flags(tiny_llama_path):
+    result, _ = llm_in_subprocess(tiny_llama_path, max_model_len=512, env_changes={envs.HOST_KV_CACHE_GIB: "0.0001"})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert re.search(r"vllm_ipex_plugin: the KV cache \(0\.000 GiB\) holds about \d+ tokens, but one sequence of "
+                     r"max_model_len=512 needs 0\.\d{3} GiB\. In host mode the cache size is --kv-cache-memory-bytes "
+                     r"or IPEX_PLUGIN_HOST_KV_CACHE_GIB \(default 1 GiB\): raise it, or lower --max-model-len\.",
+                     output), output[-3000:]
+    assert "gpu_memory_utilization" not in output
