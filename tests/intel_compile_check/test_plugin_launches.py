@@ -43,8 +43,6 @@ KNOWN_OVER_BUDGET = (
     KnownSpill("paged_attn_kernel", ("pvc", "bmg"), {"DP": 256}, 12288,
                "heads 256 wide: 5.8-10.4 KB with the head split in two halves (HALVES=2; 11-26 KB "
                "without); warps and tiles change nothing (every warp holds its K/V half tiles)"),
-    KnownSpill("_lowbit_gemm_kernel", ("pvc", "bmg"), {}, 2048,
-               "fused GEMM on Xe: 512-1216 B in some M=16 (split-K 1) and g32 asym_int4 M=32 tiles"),
 )
 
 

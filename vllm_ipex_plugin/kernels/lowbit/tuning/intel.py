@@ -34,8 +34,8 @@ class IntelLowBitTiles:
 
 _XE = IntelLowBitTiles(
     gemv={"BN": 1, "BK": 1024, "num_warps": 4, "num_stages": 2, "options": SMALL_GRF},
-    gemm=((16, {"BM": 16, "BN": 64, "BK": 256, "num_warps": 16, "num_stages": 3, "options": LARGE_GRF}),
-          (64, {"BM": 64, "BN": 128, "BK": 128, "num_warps": 16, "num_stages": 3, "options": LARGE_GRF}),
+    gemm=((16, {"BM": 16, "BN": 64, "BK": 128, "num_warps": 16, "num_stages": 3, "options": LARGE_GRF}),
+          (64, {"BM": 64, "BN": 128, "BK": 64, "num_warps": 16, "num_stages": 3, "options": LARGE_GRF}),
           (1 << 30, {"BM": 128, "BN": 128, "BK": 64, "num_warps": 16, "num_stages": 3, "options": LARGE_GRF})),
     small_kernel={"num_warps": 8, "options": SMALL_GRF},
 )
