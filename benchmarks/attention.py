@@ -24,6 +24,7 @@ from torch.nn.attention.bias import causal_lower_right
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.peers import sdpa_backends  # noqa: E402
 from vllm_ipex_plugin.kernels.attention import launch as at  # noqa: E402
 from vllm_ipex_plugin.kernels.common.timing import copy_bandwidth, graph_time  # noqa: E402
 
@@ -140,6 +141,17 @@ def prefill_sweep(gen, n: int = 8192) -> None:
         print(f"{name}: {tf:6.1f} TF/s err {err:.1e}")
 
 
+def sdpa_with(backend, call, flops: float) -> float | None:
+    """TFLOP/s of ``call`` with SDPA forced to ``backend``; None where that backend refuses the inputs."""
+    from torch.nn.attention import sdpa_kernel
+
+    try:
+        with sdpa_kernel(backend):
+            return flops / timed(call, reps=10) / 1e12
+    except RuntimeError:
+        return None
+
+
 def main() -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
     if "--sweep" in sys.argv:  # --sweep [N ...]: sequence lengths, default 8192
@@ -184,7 +196,10 @@ def main() -> None:
     print("K/V reads: gather = block table per position; block = one lookup per tile (portable default);")
     print("desc = tensor descriptors (TMA; default on Hopper); desc+new = desc, the new tokens read from the")
     print("step's QKV views instead of the cache; each with the plan's default tiles for its read")
-    print(f"{'seq':>6} " + " ".join(f"{m:>8}" for m in KV_LOADS) + f" {'SDPA':>8} {'best/SDPA':>9}")
+    backends = sdpa_backends()
+    print("SDPA columns: torch's default choice, then each backend forced (same run)")
+    print(f"{'seq':>6} " + " ".join(f"{m:>8}" for m in KV_LOADS) + f" {'SDPA':>8} "
+          + " ".join(f"{b:>9}" for b in backends) + f" {'best/best SDPA':>14}")
     for n in (1024, 2048, 4096, 8192):
         q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 32, 128, 64, torch.float16, gen)
         qkv = step_qkv(q, kc, vc, table, 1, n, n)
@@ -193,9 +208,13 @@ def main() -> None:
         tf = [flops / timed(bind(m, q, kc, vc, qsl, seq, table, 1, n, 0.088, out, qkv), reps=10) / 1e12
               for m in KV_LOADS]
         qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in qkv)
-        sdpa = flops / timed(functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True),
-                             reps=10) / 1e12
-        print(f"{n:>6} " + " ".join(f"{x:8.1f}" for x in tf) + f" {sdpa:8.1f} {max(tf) / sdpa:9.2f}")
+        sdpa_call = functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True)
+        sdpa = flops / timed(sdpa_call, reps=10) / 1e12
+        per_backend = {b: sdpa_with(backend, sdpa_call, flops) for b, backend in backends.items()}
+        best_sdpa = max([sdpa] + [x for x in per_backend.values() if x])
+        print(f"{n:>6} " + " ".join(f"{x:8.1f}" for x in tf) + f" {sdpa:8.1f} "
+              + " ".join(f"{x:9.1f}" if x else f"{'n/a':>9}" for x in per_backend.values())
+              + f" {max(tf) / best_sdpa:14.2f}")
 
     print(f"\nprefill with GQA (32 q / 8 KV heads x 128, Llama-3-8B), fp16, block size 64, TFLOP/s, {card}")
     print(f"{'cached+new':>11} " + " ".join(f"{m:>8}" for m in KV_LOADS) + f" {'SDPA':>8} {'best/SDPA':>9}")

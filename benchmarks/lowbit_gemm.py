@@ -7,6 +7,10 @@ REL_BOUND, fp16 activations), then times under CUDA graphs with the weights rota
 through enough copies that L2 (50 MB on H100) cannot hold them. Prints per format,
 shape (K x N) and M: time, achieved TB/s (weight + activation + output bytes), speedup
 over fp16 and fraction of the bandwidth floor (bytes / the device copy rate measured in the same run).
+Peers in the same run (``benchmarks/peers.py``): torch's tinygemm int4 op and GemLite A16W4
+(asymmetric groups of 64) beside sym_int4/asym_int4, GemLite A16W8 fp8 beside the fp8 formats;
+each checked against its own dequantized weights first (bound PEER_BOUND: bf16/fp16 outputs),
+then timed like ours. A peer that cannot run here is reported with why.
 Also: a decode step (the linear layers of 32 Llama-3-8B layers) and quantize-on-device
 throughput. Needs only torch + Triton (no vLLM).
 """
@@ -23,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.peers import FP8_PEERS, INT4_PEERS, PeerUnavailable  # noqa: E402
 from vllm_ipex_plugin.kernels.common.timing import copy_bandwidth, graph_time, weight_copies  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.dequantize import lowbit_dequantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.formats import QUANTIZED  # noqa: E402
@@ -39,6 +44,7 @@ def quantize(w, fmt):
     return lowbit_quantize(w, fmt)
 
 REL_BOUND = 2e-3
+PEER_BOUND = 1e-2
 FORMATS = [spec.name for spec in QUANTIZED]
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256)]  # (K, N)
 MS = [1, 16, 64, 256, 1024]
@@ -102,13 +108,46 @@ def bench_case(fmt, k, n, m, gen, fp16_cache, copy_bw: float):
         ws = [c["w"] for c in weight_copies({"w": w.half()})]
         fp16_cache[key] = graph_time([lambda ww=ww: torch.matmul(x, ww.T) for ww in ws])
     t_fp16 = fp16_cache[key]
+    peers = _PEERS_OF.get(fmt)
+    if peers is not None and (peers, key) not in fp16_cache:
+        fp16_cache[(peers, key)] = time_peers(_PEER_SETS[peers], w, x, len(sets))
+    peer_us = fp16_cache.get((peers, key), {})
     moved = nbytes + 2 * m * k + 2 * m * n
     floor = max(moved / copy_bw, 2 * m * n * k / 790e12)
     return {
         "fmt": fmt, "K": k, "N": n, "M": m, "us": t_ours * 1e6, "fp16_us": t_fp16 * 1e6, "path": best,
         "variants_us": {key: v * 1e6 for key, v in variants.items()},
         "TBps": moved / t_ours / 1e12, "speedup": t_fp16 / t_ours, "floor_frac": floor / t_ours,
+        "peers_us": peer_us, "floor_speedup": t_fp16 / floor,
     }
+
+
+_PEER_SETS = {"int4": INT4_PEERS, "fp8": FP8_PEERS}
+_PEERS_OF = {"sym_int4": "int4", "asym_int4": "int4", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
+
+
+def time_peers(peers, w, x, copies: int) -> dict[str, float | str]:
+    """Microseconds per call of each peer on ``copies`` copies of ``w`` (L2-rotated like ours),
+    after checking its output against its own dequantized weights; a string says why not."""
+    out: dict[str, float | str] = {}
+    for name, build in peers.items():
+        try:
+            fns = []
+            for i in range(copies):
+                fn, ref = build(w, x)
+                if i == 0:
+                    y = fn()
+                    want = x.double() @ ref.double().T
+                    err = ((y.double() - want).norm() / want.norm()).item()
+                    if not err < PEER_BOUND:
+                        raise PeerUnavailable(f"output off by {err:.1e} (bound {PEER_BOUND})")
+                fns.append(fn)
+            out[name] = graph_time(fns) * 1e6
+        except PeerUnavailable as e:
+            out[name] = str(e)
+        except Exception as e:  # a peer's own failure is reported, the benchmark goes on
+            out[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+    return out
 
 
 def decode_step(fmt, m, gen):
@@ -162,6 +201,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="two shapes, M in {1, 16, 256}")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--formats", default=",".join(FORMATS))
+    ap.add_argument("--skip-extras", action="store_true", help="no decode step and no quantize throughput")
     args = ap.parse_args()
     formats = args.formats.split(",")
     shapes = SHAPES[:2] if args.quick else SHAPES
@@ -186,8 +226,11 @@ def main() -> None:
         for k, n in shapes:
             for m in ms:
                 rows.append(bench_case(fmt, k, n, m, gen, fp16_cache, copy_bw))
-    steps = [decode_step(fmt, m, gen) for fmt in ("sym_int4", "fp8_e4m3") for m in (1, 16, 64)]
-    quant = {fmt: quantize_throughput(fmt, gen) for fmt in FORMATS}
+                r = rows[-1]
+                print(f"  {fmt} {k}x{n} M={m}: {r['speedup']:.2f}x fp16, peers {r['peers_us']}", flush=True)
+    steps = [] if args.skip_extras else [decode_step(fmt, m, gen) for fmt in ("sym_int4", "fp8_e4m3")
+                                         for m in (1, 16, 64)]
+    quant = {} if args.skip_extras else {fmt: quantize_throughput(fmt, gen) for fmt in FORMATS}
     if args.json:
         args.json.write_text(json.dumps({"card": card, "gemm": rows, "decode": steps, "quant_16GB_s": quant,
                                          "errors": errors}, indent=1))
@@ -198,6 +241,20 @@ def main() -> None:
     for r in rows:
         print(f"{r['fmt']:10} {r['K']:>6}x{r['N']:<6} {r['M']:>5} {r['path']:>6} {r['us']:8.1f} {r['fp16_us']:8.1f} "
               f"{r['TBps']:6.2f} {r['speedup']:7.2f}x {r['floor_frac']:6.0%}")
+    print(f"\npeers on {card}, same run: speedup over torch.matmul fp16 (ours: the plugin's best path; "
+          "floor: bytes moved at the copy rate measured now)")
+    by_shape: dict = {}
+    for r in rows:
+        by_shape.setdefault((_PEERS_OF.get(r["fmt"]), r["K"], r["N"], r["M"]), []).append(r)
+    for (family, k, n, m), group in by_shape.items():
+        if family is None:
+            continue
+        fp16 = group[0]["fp16_us"]
+        ours = "  ".join(f"{r['fmt']} {r['speedup']:.2f}x" for r in group)
+        peers = "  ".join(f"{name} {fp16 / v:.2f}x" if isinstance(v, float) else f"{name}: {v}"
+                          for name, v in group[0]["peers_us"].items())
+        floor = max(r["floor_speedup"] for r in group)
+        print(f"{family:5} {k:>6}x{n:<6} M={m:<5} {ours}  |  {peers}  |  floor {floor:.1f}x")
     print("\ndecode step, linear layers of 32 Llama-3-8B layers")
     for s in steps:
         print(f"{s['fmt']:10} batch {s['M']:>3}: {s['ms']:.3f} ms vs fp16 {s['fp16_ms']:.3f} ms = {s['speedup']:.2f}x")

@@ -40,9 +40,9 @@ class KnownSpill:
 
 
 KNOWN_OVER_BUDGET = (
-    KnownSpill("paged_attn_kernel", ("pvc", "bmg"), {"DP": 256}, 12288,
-               "heads 256 wide: 5.8-10.4 KB with the head split in two halves (HALVES=2; 11-26 KB "
-               "without); warps and tiles change nothing (every warp holds its K/V half tiles)"),
+    KnownSpill("paged_attn_kernel", ("pvc", "bmg"), {"DP": 256, "TWO_PHASE": True}, 12288,
+               "prefill tiles of 256-wide heads: each warp holds 8 rows x 256 columns of accumulator "
+               "(8 KB) beside its K/V half tiles (docs/decisions.md); decode tiles are within budget"),
 )
 
 

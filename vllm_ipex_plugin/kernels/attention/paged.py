@@ -33,7 +33,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
                        D: tl.constexpr, DP: tl.constexpr, SPLIT: tl.constexpr,
                        USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
                        TWO_PHASE: tl.constexpr, KV_LOAD: tl.constexpr, TAIL_KV_LOAD: tl.constexpr,
-                       NEW_KV: tl.constexpr, HALVES: tl.constexpr = 1):
+                       NEW_KV: tl.constexpr, HALVES: tl.constexpr = 1, SCORE_FMA: tl.constexpr = 0):
     kvh = tl.program_id(0)  # fastest-varying: every head of one query block launches together
     qb = tl.program_id(1)
     split = tl.program_id(2)
@@ -93,19 +93,20 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
         if NEW_KV:  # tiles past the cached prefix come from the new tokens' key/value tensors
             ctx_len = seq_len - q_len
             cache_end = tl.minimum(full_end, lo + tl.cdiv(tl.maximum(ctx_len - lo, 0), BLOCK_N) * BLOCK_N)
-        m_i, l_i, acc, acc1 = attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, cache_end, d_ok,
-                                          d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb,
-                                          stride_vn, stride_vh, scale, soft_cap, block_size, BLOCK_N, DH, DP != D,
-                                          USE_CAP, KV_LOAD, HALVES)
+        m_i, l_i, acc, acc1 = attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo,
+                                          cache_end, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn,
+                                          stride_kh, stride_vb, stride_vn, stride_vh, scale, soft_cap, block_size, D,
+                                          BLOCK_N, DH, DP != D, USE_CAP, KV_LOAD, HALVES, SCORE_FMA)
         if NEW_KV:
-            m_i, l_i, acc, acc1 = attend_full(q, q1, kc_ptr, vc_ptr, kn_desc, vn_desc, q_begin - ctx_len, kvh,
-                                              cache_end, full_end, d_ok, d_ok1, m_i, l_i, acc, acc1, 0, 0, stride_knh,
-                                              0, 0, stride_vnh, scale, soft_cap, 1, BLOCK_N, DH, DP != D, USE_CAP,
-                                              NEW, HALVES)
-    m_i, l_i, acc, acc1 = attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, full_end, hi, hi, q_pos,
-                                        row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh,
-                                        stride_vb, stride_vn, stride_vh, scale, soft_cap, window, block_size, BLOCK_N,
-                                        DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL, TAIL_KV_LOAD, HALVES)
+            m_i, l_i, acc, acc1 = attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, kn_desc, vn_desc,
+                                              q_begin - ctx_len, kvh, cache_end, full_end, d_ok, d_ok1, m_i, l_i,
+                                              acc, acc1, 0, 0, stride_knh, 0, 0, stride_vnh, scale, soft_cap, 1, D,
+                                              BLOCK_N, DH, DP != D, USE_CAP, NEW, HALVES, SCORE_FMA)
+    m_i, l_i, acc, acc1 = attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, full_end, hi, hi,
+                                        q_pos, row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn,
+                                        stride_kh, stride_vb, stride_vn, stride_vh, scale, soft_cap, window,
+                                        block_size, D, BLOCK_N, DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL,
+                                        TAIL_KV_LOAD, HALVES, SCORE_FMA)
     if not SPLIT:
         l_safe = tl.where(l_i == 0.0, 1.0, l_i)[:, None]
         out_rows = out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh

@@ -57,7 +57,11 @@ class IntelTiles:
     by default), so a lane holds twice an NVIDIA lane's share of a tile, and 256-register mode
     with more warps is what keeps the accumulators out of memory. ``rows``: query rows per
     program of every step with more than one new token (each such step takes that one tile,
-    so the card JIT-compiles one prefill variant, not one per step shape)."""
+    so the card JIT-compiles one prefill variant, not one per step shape).
+    ``wide_decode_score_fma``: decode steps of wide heads compute scores on the vector units in
+    chunks of this many head columns (``softmax.tile_scores``): with the values dot the only
+    dot, Intel's backend spreads the warps over the accumulator's columns; prefill tiles of
+    wide heads take the head in two halves instead."""
 
     rows: int
     block_n: int
@@ -70,16 +74,19 @@ class IntelTiles:
     wide_rows: int
     wide_block_n: int
     wide_warps: int
+    wide_decode_score_fma: int
     options: dict[str, int | str]
 
 
 _XE_TILES = IntelTiles(rows=128, block_n=64, block_n_d64=32, warps=16, stages=3, decode_block_n=64,
                        decode_block_n_d64=32, decode_warps=8, wide_rows=64, wide_block_n=16, wide_warps=8,
+                       wide_decode_score_fma=16,
                        options={"grf_mode": "large"})
 # Alchemist: no DPAS in Triton's Intel backend (FMA dots) and a smaller register budget per
 # lane at 32 lanes: small tiles, 16 lanes per warp.
 _DG2_TILES = IntelTiles(rows=32, block_n=16, block_n_d64=16, warps=32, stages=2, decode_block_n=16,
                         decode_block_n_d64=16, decode_warps=16, wide_rows=16, wide_block_n=16, wide_warps=32,
+                        wide_decode_score_fma=16,
                         options={"grf_mode": "large", "threads_per_warp": 16})
 # Per architecture; unknown Intel GPUs (and Meteor Lake's iGPU, which has no matrix units) get
 # the Alchemist tiles, Lunar Lake's Xe2 those of Battlemage.
@@ -227,16 +234,21 @@ def paged_config(plan: AttentionPlan, num_heads: int, key_cache: torch.Tensor, v
     # new-token tiles are read only by the unmasked loop, which a sliding window skips
     read_new = read == KvRead.DESC and plan.two_phase and not sliding_window
     new_kv = read_new and new_kv_describable(key, value, key_cache)
-    block_q, warps, stages, options, halves = plan.block_q, plan.num_warps, plan.num_stages, {}, 1
+    block_q, warps, stages, options, halves, score_fma = plan.block_q, plan.num_warps, plan.num_stages, {}, 1, 0
     if plan.facts is not None and plan.facts.is_intel:
-        options = dict(intel_tiles(plan.facts).options)
+        tiles = intel_tiles(plan.facts)
+        options = dict(tiles.options)
         if triton.next_power_of_2(d) > 128 and read != KvRead.DESC:  # descriptors cover whole heads
-            halves = 2
+            if plan.two_phase:
+                halves = 2
+            else:
+                score_fma = tiles.wide_decode_score_fma
     return LaunchConfig(
         dict(GROUP=group, BLOCK_Q=block_q, ROWS=max(16, triton.next_power_of_2(block_q * group)),
              BLOCK_N=block_n, D=d, DP=triton.next_power_of_2(d), SPLIT=plan.splits > 1,
              USE_CAP=bool(logits_soft_cap), USE_WINDOW=bool(sliding_window), CAUSAL=causal,
-             TWO_PHASE=plan.two_phase, KV_LOAD=int(read), TAIL_KV_LOAD=int(read), NEW_KV=new_kv, HALVES=halves),
+             TWO_PHASE=plan.two_phase, KV_LOAD=int(read), TAIL_KV_LOAD=int(read), NEW_KV=new_kv, HALVES=halves,
+             SCORE_FMA=score_fma),
         num_warps=warps, num_stages=stages, options=options,
     )
 

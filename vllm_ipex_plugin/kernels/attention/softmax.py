@@ -30,18 +30,35 @@ def log2_scores(s, scale, soft_cap, USE_CAP: tl.constexpr):
 
 
 @triton.jit
-def tile_scores(q, q1, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, d_ok1,
-                block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr, PAD_D: tl.constexpr, MASKED: tl.constexpr,
-                KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+def tile_scores(q, q1, q_rows, row_ok, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok,
+                d_ok, d_ok1, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
+                PAD_D: tl.constexpr, MASKED: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr,
+                SCORE_FMA: tl.constexpr):
     """Raw ``q.k`` of one K tile, ``[rows, BLOCK_N]`` in float32; with ``HALVES == 2`` the K
-    tile is read and multiplied half by half (``q1``: the query's second half)."""
-    k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, block_size,
-                BLOCK_N, DH, PAD_D, MASKED, KV_LOAD)
-    s = tl.dot(q, tl.trans(k))
-    if HALVES == 2:
-        k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok1, block_size,
-                     BLOCK_N, DH, PAD_D, MASKED, KV_LOAD, DH)
-        s = tl.dot(q1, tl.trans(k1), s)
+    tile is read and multiplied half by half (``q1``: the query's second half).
+
+    ``SCORE_FMA > 0``: no matrix instruction; the query (re-read from ``q_rows``, a cache hit)
+    and the K tile in ``SCORE_FMA``-column chunks, multiplied and summed on the vector units.
+    The values dot that follows is then the kernel's only dot: on Intel GPUs a dot feeding a
+    dot puts every warp along the rows, so a decode tile's few rows are computed by every warp
+    with the whole accumulator in each warp's registers."""
+    if SCORE_FMA > 0:
+        s = tl.zeros((q_rows.shape[0], BLOCK_N), tl.float32)
+        for c in tl.static_range(DH * HALVES // SCORE_FMA):
+            dc = c * SCORE_FMA + tl.arange(0, SCORE_FMA)
+            dc_ok = dc < D
+            qc = tl.load(q_rows + dc[None, :], mask=row_ok[:, None] & dc_ok[None, :], other=0.0).to(tl.float32)
+            kc = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, dc_ok, block_size,
+                         BLOCK_N, SCORE_FMA, PAD_D, MASKED, KV_LOAD, c * SCORE_FMA).to(tl.float32)
+            s += tl.sum(qc[:, None, :] * kc[None, :, :], axis=2)
+    else:
+        k = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, block_size,
+                    BLOCK_N, DH, PAD_D, MASKED, KV_LOAD)
+        s = tl.dot(q, tl.trans(k))
+        if HALVES == 2:
+            k1 = kv_tile(kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok1, block_size,
+                         BLOCK_N, DH, PAD_D, MASKED, KV_LOAD, DH)
+            s = tl.dot(q1, tl.trans(k1), s)
     return s
 
 
@@ -66,18 +83,19 @@ def add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, st
 
 
 @triton.jit
-def attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, d_ok1, m_i, l_i, acc, acc1,
-                stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-                scale, soft_cap, block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr, PAD_D: tl.constexpr,
-                USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+def attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, d_ok1, m_i, l_i,
+                acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+                scale, soft_cap, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
+                PAD_D: tl.constexpr, USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr,
+                SCORE_FMA: tl.constexpr):
     """Online softmax (log2 units) over tiles no mask can touch: every position of ``lo .. hi``
     is valid for every row, so no -inf guard is needed and the accumulator is updated in
     place by the second dot. ``HALVES``: see ``tile_scores`` and ``add_values``."""
     for start in range(lo, hi, BLOCK_N):
         start = tl.multiple_of(start, BLOCK_N)
         blk, off = tile_place(bt_row, start, d_ok, block_size, BLOCK_N, False, KV_LOAD)
-        s = tile_scores(q, q1, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok, d_ok, d_ok1,
-                        block_size, BLOCK_N, DH, PAD_D, False, KV_LOAD, HALVES)
+        s = tile_scores(q, q1, q_rows, row_ok, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, d_ok,
+                        d_ok, d_ok1, block_size, D, BLOCK_N, DH, PAD_D, False, KV_LOAD, HALVES, SCORE_FMA)
         if USE_CAP:
             s = log2_scores(s, scale, soft_cap, True)
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -96,11 +114,11 @@ def attend_full(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok
 
 
 @triton.jit
-def attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok, d_ok1,
-                  m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
-                  scale, soft_cap, window, block_size, BLOCK_N: tl.constexpr, DH: tl.constexpr,
+def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok,
+                  d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+                  scale, soft_cap, window, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
                   PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
-                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr):
+                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr, SCORE_FMA: tl.constexpr):
     """Online softmax over tiles that need masks (context tail, causal diagonal, window): a
     row may have no valid position yet, so its running max can be -inf."""
     n = tl.arange(0, BLOCK_N)
@@ -108,8 +126,8 @@ def attend_masked(q, q1, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv
         pos = start + n
         pos_ok = pos < kv_end
         blk, off = tile_place(bt_row, start, pos_ok, block_size, BLOCK_N, True, KV_LOAD)
-        s = tile_scores(q, q1, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok, d_ok, d_ok1,
-                        block_size, BLOCK_N, DH, PAD_D, True, KV_LOAD, HALVES)
+        s = tile_scores(q, q1, q_rows, row_ok, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok,
+                        d_ok, d_ok1, block_size, D, BLOCK_N, DH, PAD_D, True, KV_LOAD, HALVES, SCORE_FMA)
         s = log2_scores(s, scale, soft_cap, USE_CAP)
         ok = row_ok[:, None] & pos_ok[None, :]
         if CAUSAL:

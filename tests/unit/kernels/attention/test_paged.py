@@ -187,7 +187,9 @@ def test_intel_planned_launches_match_reference(arch, head, window, cap):
         plan = at.make_plan(qsl, len(requests), max_q, num_heads, num_kv, seq_lens=sl_t, facts=facts, head_size=head)
         assert plan.splits > 1 or max_q > 1
         config = paged_config(plan, num_heads, kc, vc, None, None, window, cap, True)
-        assert config.constexprs["HALVES"] == (2 if head > 128 else 1)
+        wide, decode = head > 128, max_q == 1
+        assert config.constexprs["HALVES"] == (2 if wide and not decode else 1)
+        assert config.constexprs["SCORE_FMA"] == (16 if wide and decode else 0)
         expected = torch.full_like(query, float("nan"))
         ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests)), head**-0.5, expected,
                             window, cap)
