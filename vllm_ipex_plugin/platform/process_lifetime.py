@@ -1,0 +1,32 @@
+"""The processes vLLM starts for the plugin's platform end when the process that started them dies.
+
+vLLM's API server starts an engine-core process, which starts the workers; a SIGKILL of the
+server (an out-of-memory kill, a container runtime, ``kill -9``) gives them no chance to be
+told, and they stay with the model and its device memory for good. On Linux each such child
+asks the kernel for a SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), which runs vLLM's
+own shutdown path in it. The main process is left alone: its lifetime is its user's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def end_with_parent(sig: signal.Signals = signal.SIGTERM) -> bool:
+    """In a process started by ``multiprocessing`` on Linux: deliver ``sig`` when the parent
+    dies (at once if it already has). Returns whether the request is in place."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent.pid:  # the parent died before the request was made
+        os.kill(os.getpid(), sig)
+    return True
