@@ -21,3 +21,18 @@ def test_kv_cache_smaller_than_one_sequence_names_the_host_flags(tiny_llama_path
                      r"or IPEX_PLUGIN_HOST_KV_CACHE_GIB \(default 1 GiB\): raise it, or lower --max-model-len\.",
                      output), output[-3000:]
     assert "gpu_memory_utilization" not in output
+
+
+@pytest.mark.e2e
+def test_truncated_checkpoint_stops_start_up_with_one_line(tiny_llama_path, tmp_path):
+    import shutil
+
+    bad = tmp_path / "tiny"
+    shutil.copytree(tiny_llama_path, bad)
+    weights = bad / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4096])
+    result, _ = llm_in_subprocess(str(bad))
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"vllm_ipex_plugin: {re.escape(str(weights))}: truncated \(\d+ bytes, its header needs \d+\); "
+                        r"re-download or re-save it", last), result.stderr[-2000:]

@@ -22,6 +22,7 @@ from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, register_atte
 from vllm_ipex_plugin.compat import cpu_platform, vllm_env
 from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.platform import device_rules
+from vllm_ipex_plugin.platform.checkpoint_files import CheckpointFileError, check_checkpoint_folder
 
 if TYPE_CHECKING:
     from vllm.config import VllmConfig
@@ -191,6 +192,12 @@ class XpuPlatform(Platform):
         from vllm_ipex_plugin.quantization.selection import apply_low_bit_choice
 
         apply_low_bit_choice(vllm_config)
+        if model_config is not None:
+            try:
+                check_checkpoint_folder(model_config.model)
+            except CheckpointFileError as exc:
+                # in the worker this is a long traceback after start-up; here, one line
+                raise SystemExit(f"vllm_ipex_plugin: {exc}") from None
 
 
 class XpuHostPlatform(XpuPlatform):
