@@ -5,6 +5,12 @@ server (an out-of-memory kill, a container runtime, ``kill -9``) gives them no c
 told, and they stay with the model and its device memory for good. On Linux each such child
 asks the kernel for a SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), which runs vLLM's
 own shutdown path in it. The main process is left alone: its lifetime is its user's.
+
+Linux sends the signal when the *thread* that started the child ends, not only the whole
+process: vLLM starts its engine core and workers from the main thread of their parent (the
+API server's event loop, ``LLM()``'s caller, the engine core's busy loop), which lives as long
+as the process does. A program that builds an engine from a short-lived thread would see it
+stopped when that thread returns.
 """
 
 from __future__ import annotations
