@@ -81,3 +81,42 @@ def test_bad_request_does_not_stop_the_server(server):
         client.completions.create(model="smollm2", prompt="hi", max_tokens=100000)
     resp = client.completions.create(model="smollm2", prompt="Hello", max_tokens=2)
     assert resp.usage.completion_tokens == 2
+
+
+def _requests_running(srv) -> float:
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(srv.base_url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(v) for v in re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)$", text, re.M))
+
+
+@pytest.mark.e2e
+def test_client_that_disconnects_mid_stream_frees_its_request(server):
+    """The request is aborted (its KV blocks go back to the pool) when the client goes away, and
+    the server goes on serving; without the abort it would run for its 900 tokens."""
+    import http.client
+    import json
+    import socket
+    import time
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    body = json.dumps({"model": "smollm2", "prompt": "Count: 1, 2, 3,", "max_tokens": 900, "stream": True,
+                       "ignore_eos": True, "temperature": 0})
+    conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json",
+                                                   "Authorization": f"Bearer {API_KEY}"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    chunks = 0
+    while chunks < 3:
+        if resp.readline().startswith(b"data: "):
+            chunks += 1
+    assert _requests_running(server) == 1
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    deadline = time.time() + 8
+    while _requests_running(server) and time.time() < deadline:
+        time.sleep(0.25)
+    assert _requests_running(server) == 0
+    test_completion(server)
