@@ -85,9 +85,9 @@ def register_general() -> None:
     from vllm_ipex_plugin import envs
 
     if envs.host_mode() or _xpu_available():  # the plugin's platform runs this process
-        from vllm_ipex_plugin.platform.process_lifetime import end_with_parent
+        from vllm_ipex_plugin.platform.process_lifetime import end_this_process_with_its_parent
 
-        end_with_parent()
+        end_this_process_with_its_parent()
     if envs.host_mode():
         from vllm_ipex_plugin.compat.host_accelerator import use_host_accelerator_noops
 

@@ -80,6 +80,13 @@ SKIP_INTEL_COMPILE = _define(
     "toolchain; CI never sets it)",
 )
 
+COLLECTIVE_TIMEOUT_S = _define(
+    "IPEX_PLUGIN_COLLECTIVE_TIMEOUT_S", "600",
+    "seconds a collective (all-reduce, send/recv between stages) may wait for a peer before the engine "
+    "stops with an error instead of hanging; used where `--distributed-timeout-seconds` / "
+    "`--cpu-distributed-timeout-seconds` are not given",
+)
+
 # Not a user setting, so not in VARIABLES: the host platform's ``device_control_env_var``,
 # which vLLM reads and sets the way it does CUDA_VISIBLE_DEVICES.
 HOST_DEVICES = "IPEX_PLUGIN_HOST_DEVICES"
@@ -142,6 +149,19 @@ def cache_root() -> str:
 
 def lowbit_autotune() -> bool:
     return _flag(LOWBIT_AUTOTUNE)
+
+
+def collective_timeout_s() -> int:
+    raw = _raw(COLLECTIVE_TIMEOUT_S) or VARIABLES[COLLECTIVE_TIMEOUT_S].default
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise ValueError(
+            f"{COLLECTIVE_TIMEOUT_S}={raw!r} is not a positive number of seconds; unset it for the default."
+        )
+    return seconds
 
 
 def skip_intel_compile() -> bool:

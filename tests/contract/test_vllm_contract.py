@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from vllm_ipex_plugin import compat
-from vllm_ipex_plugin.compat import AssignsAttribute, Exists, Signature, Touch, VllmEnvVar
+from vllm_ipex_plugin.compat import AssignsAttribute, Exists, Signature, SourceContains, Touch, VllmEnvVar
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "vllm_ipex_plugin"
@@ -63,6 +63,8 @@ def problem(check) -> str | None:
     if isinstance(check, AssignsAttribute):
         assigned = _assigned_self_attributes(obj)
         return None if check.attribute in assigned else f"no longer assigns self.{check.attribute}"
+    if isinstance(check, SourceContains):
+        return None if check.text in inspect.getsource(obj) else f"its source no longer contains {check.text!r}"
     raise TypeError(f"no contract check implemented for {type(check).__name__}")
 
 
@@ -116,6 +118,8 @@ def test_the_check_fails_when_a_symbol_disappears():
     assert problem(Signature("vllm.v1.worker.gpu_worker:Worker._make_model_runner", ("self", "extra"))) is not None
     assert problem(AssignsAttribute("vllm.v1.worker.gpu_model_runner:GPUModelRunner.__init__", "no_such")) is not None
     assert problem(VllmEnvVar("VLLM_NO_SUCH_VARIABLE")) is not None
+    assert problem(SourceContains("vllm.v1.executor.multiproc_executor:WorkerProc.make_worker_process", "Nope")) \
+        is not None
 
 
 _PRIVATE_IMPORT = re.compile(r"^\s*from\s+(vllm|torch)[\w.]*\s+import\s+(?:\(\s*)?_[a-zA-Z]", re.MULTILINE)

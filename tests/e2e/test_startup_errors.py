@@ -36,3 +36,15 @@ def test_truncated_checkpoint_stops_start_up_with_one_line(tiny_llama_path, tmp_
     last = result.stderr.strip().splitlines()[-1]
     assert re.fullmatch(rf"vllm_ipex_plugin: {re.escape(str(weights))}: truncated \(\d+ bytes, its header needs \d+\); "
                         r"re-download or re-save it", last), result.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_more_ranks_than_visible_cards_is_one_line(tiny_llama_path):
+    """Host mode counts ZE_AFFINITY_MASK's entries as the cards, so the XPU check runs here."""
+    result, _ = llm_in_subprocess(tiny_llama_path, tensor_parallel_size=2, timeout=300,
+                                  env_changes={"ZE_AFFINITY_MASK": "0"})
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == ("vllm_ipex_plugin: tensor_parallel_size 2 x pipeline_parallel_size 1 = 2 ranks on this host, "
+                    "but 1 Intel GPU is visible (ZE_AFFINITY_MASK=0); lower the parallel sizes or make more "
+                    "cards visible."), result.stderr[-2000:]

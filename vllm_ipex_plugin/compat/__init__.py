@@ -63,7 +63,15 @@ class VllmEnvVar:
     name: str
 
 
-Check = Signature | Exists | AssignsAttribute | VllmEnvVar
+@dataclass(frozen=True)
+class SourceContains:
+    """The source of ``target`` still contains ``text`` (a name vLLM builds, such as a process name)."""
+
+    target: str
+    text: str
+
+
+Check = Signature | Exists | AssignsAttribute | VllmEnvVar | SourceContains
 
 
 @dataclass(frozen=True)
@@ -259,6 +267,19 @@ MANIFEST: tuple[Touch, ...] = (
         where="vllm_ipex_plugin/compat/vllm_env.py",
         used_by=("vllm_ipex_plugin/platform/xpu_platform.py",),
         checks=(VllmEnvVar("VLLM_ENABLE_V1_MULTIPROCESSING"),),
+    ),
+    Touch(
+        key="worker-process-name",
+        symbol="multiprocessing process name 'VllmWorker-<rank>' given by vllm.v1.executor.multiproc_executor",
+        kind="private attribute",
+        why="a worker ends at once (SIGKILL) when its engine core dies, also when it is stopped or stuck in a "
+        "collective; the engine core itself gets SIGTERM, so that it can still stop its workers",
+        upstream="none",
+        remove_when="vLLM tells plugins a process's role, or ends its workers itself when the engine core dies",
+        where="vllm_ipex_plugin/compat/process_names.py",
+        used_by=("vllm_ipex_plugin/platform/process_lifetime.py",),
+        checks=(SourceContains("vllm.v1.executor.multiproc_executor:WorkerProc.make_worker_process",
+                               'name=f"VllmWorker-{rank}"'),),
     ),
     Touch(
         key="xpu-communicator",

@@ -12,6 +12,7 @@ run the whole product without an Intel GPU.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,9 +21,11 @@ from vllm.platforms.interface import Platform, PlatformEnum
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, register_attention_backend
 from vllm_ipex_plugin.compat import cpu_platform, vllm_env
+from vllm_ipex_plugin.distributed.ccl_presets import apply_ccl_presets
 from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.platform import device_rules
 from vllm_ipex_plugin.platform.checkpoint_files import CheckpointFileError, check_checkpoint_folder
+from vllm_ipex_plugin.platform.device_selection import VisibleCards, check_ranks_fit, visible_cards
 
 if TYPE_CHECKING:
     from vllm.config import VllmConfig
@@ -170,6 +173,27 @@ class XpuPlatform(Platform):
             add_ipex_llm_arguments(parser)
 
     @classmethod
+    def visible_cards(cls, assigned_ids: list[int] | None) -> VisibleCards | None:
+        return visible_cards(False, assigned_ids, cls.device_count())
+
+    @classmethod
+    def configure_collectives(cls, parallel_config) -> None:
+        """A bounded wait for peers (a stuck rank becomes an error) and oneCCL's defaults.
+
+        The environment is set here, in the process that starts the workers, so every
+        worker inherits it (the XPU worker applies the presets again for Ray actors). Host
+        mode's gloo gets the bounded wait only: oneCCL's variables mean nothing to it."""
+        timeout = envs.collective_timeout_s()
+        if parallel_config.distributed_timeout_seconds is None:
+            parallel_config.distributed_timeout_seconds = timeout
+        if parallel_config.cpu_distributed_timeout_seconds is None:
+            parallel_config.cpu_distributed_timeout_seconds = timeout
+        if cls.dist_backend == "xccl" and (parallel_config.world_size > 1 or parallel_config.data_parallel_size > 1):
+            applied = apply_ccl_presets(os.environ, single_host=parallel_config.nnodes == 1)
+            if applied:
+                logger.info("oneCCL defaults set (variables the user set are kept): %s", ", ".join(applied))
+
+    @classmethod
     def check_and_update_config(cls, vllm_config: VllmConfig) -> None:
         model_config = vllm_config.model_config
         if model_config is not None:
@@ -180,6 +204,11 @@ class XpuPlatform(Platform):
         parallel_config = vllm_config.parallel_config
         if parallel_config.worker_cls == "auto":
             parallel_config.worker_cls = cls.worker_cls
+        try:
+            check_ranks_fit(parallel_config, cls.visible_cards(parallel_config.assigned_physical_gpu_ids))
+        except ValueError as exc:
+            raise SystemExit(f"vllm_ipex_plugin: {exc}") from None
+        cls.configure_collectives(parallel_config)
         # A forked child cannot re-initialise the Level Zero (or OpenMP) runtime.
         vllm_env.prefer_spawned_workers()
 
@@ -216,6 +245,10 @@ class XpuHostPlatform(XpuPlatform):
     @classmethod
     def is_host_mode(cls) -> bool:
         return True
+
+    @classmethod
+    def visible_cards(cls, assigned_ids: list[int] | None) -> VisibleCards | None:
+        return visible_cards(True, assigned_ids)
 
     @property
     def supported_dtypes(self) -> list[torch.dtype]:

@@ -23,6 +23,7 @@ from vllm_ipex_plugin.compat.gpu_worker import (
     init_worker_distributed_environment,
     take_init_memory_snapshot,
 )
+from vllm_ipex_plugin.distributed.ccl_presets import apply_ccl_presets
 from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.worker.model_runner import XpuModelRunner, make_v2_runner
 
@@ -38,8 +39,9 @@ class XpuWorker(NoSleepModePools, OwnModelRunner, Worker):
         torch.accelerator.empty_cache()
         self.init_gpu_memory = torch.xpu.get_device_properties(visible_index).total_memory
 
-        # oneCCL reads these; keep user values.
-        os.environ.setdefault("CCL_ATL_TRANSPORT", "ofi")
+        # oneCCL reads these; keep user values. Ray actors do not inherit the presets the
+        # platform set in the API server's environment.
+        apply_ccl_presets(os.environ, single_host=self.parallel_config.nnodes == 1)
         os.environ.setdefault("LOCAL_WORLD_SIZE", str(self.parallel_config.world_size))
         os.environ["LOCAL_RANK"] = str(self.local_rank)
 
