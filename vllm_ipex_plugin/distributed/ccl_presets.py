@@ -63,12 +63,14 @@ def apply_ccl_presets(environ: MutableMapping[str, str], single_host: bool = Tru
 
 
 def presets_in_effect(environ: MutableMapping[str, str], single_host: bool = True) -> list[tuple[str, str, str]]:
-    """(name, value now, 'preset' | 'user') for every applicable preset: what the doctor prints."""
+    """(name, value, origin) for every applicable preset, what the doctor prints. ``origin``:
+    ``yours`` (set to another value), ``default`` (set to the preset's value), or ``default, set
+    when a multi-card run starts``."""
     rows = []
     for preset in applicable(single_host):
         if preset.name in environ:
-            origin = "preset" if environ[preset.name] == preset.value else "user"
+            origin = "default" if environ[preset.name] == preset.value else "yours"
             rows.append((preset.name, environ[preset.name], origin))
         else:
-            rows.append((preset.name, preset.value, "preset (not applied yet)"))
+            rows.append((preset.name, preset.value, "default, set when a multi-card run starts"))
     return rows
