@@ -1,0 +1,38 @@
+"""The examples under examples/ run as shipped, in host mode on the demo model (small sizes)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.harness.runners import run_python
+from vllm_ipex_plugin import envs
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _run_example(name: str, *args: str, timeout: float = 900):
+    code = f"import runpy, sys; sys.argv = [{name!r}, *sys.argv[1:]]; runpy.run_path({str(EXAMPLES / name)!r}, " \
+           "run_name='__main__')"
+    return run_python(code, *args, timeout=timeout, **{envs.HOST_MODE: "1"})
+
+
+@pytest.mark.e2e
+def test_prefix_caching_example_gives_the_same_answers_with_and_without_caching(demo_model_path):
+    proc = _run_example("prefix_caching.py", demo_model_path, "--rows", "20", "--max-tokens", "8")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "same answers: True" in proc.stdout
+    assert re.search(r"second question: [\d.]+ s without prefix caching, [\d.]+ s with it: [\d.]+x faster",
+                     proc.stdout), proc.stdout
+
+
+@pytest.mark.e2e
+def test_offline_inference_example_with_sym_int4(demo_model_path):
+    proc = _run_example("vllm_offline_inference.py", demo_model_path, "sym_int4")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    generated = re.findall(r"^Prompt: '(.+?)', Generated text: (['\"])(.*)\2$", proc.stdout, re.M)
+    assert [p for p, _, _ in generated] == ["Hello, my name is", "The president of the United States is",
+                                         "The capital of France is", "The future of AI is"], proc.stdout
+    assert all(text.strip() for _, _, text in generated), generated
