@@ -269,6 +269,33 @@ MANIFEST: tuple[Touch, ...] = (
         checks=(VllmEnvVar("VLLM_ENABLE_V1_MULTIPROCESSING"),),
     ),
     Touch(
+        key="punica-cpu-no-lora-rows",
+        symbol="vllm.lora.punica_wrapper.punica_cpu.PunicaWrapperCPU (subclassed: _shrink_prefill, _shrink_decode "
+        "overridden, add_lora_logits re-implemented with vllm.lora.ops.torch_ops)",
+        kind="private override",
+        why="vLLM's CPU punica ops index the stacked adapters with slot -1 for requests without an adapter, which "
+        "reads the last adapter: in host mode a batch mixing adapter and plain requests gave the plain ones the "
+        "last adapter's output",
+        upstream="none",
+        remove_when="vLLM's torch punica ops skip slot -1 (as its GPU kernels do)",
+        where="vllm_ipex_plugin/compat/punica_host.py",
+        used_by=("vllm_ipex_plugin/platform/xpu_platform.py",),
+        checks=(
+            Signature("vllm.lora.punica_wrapper.punica_cpu:PunicaWrapperCPU._shrink_prefill",
+                      ("self", "y", "x", "w_t_all", "scale")),
+            Signature("vllm.lora.punica_wrapper.punica_cpu:PunicaWrapperCPU._shrink_decode",
+                      ("self", "y", "x", "w_t_all", "scale")),
+            Signature("vllm.lora.punica_wrapper.punica_cpu:PunicaWrapperCPU.add_lora_logits",
+                      ("self", "y", "x", "lora_a_stacked", "lora_b_stacked", "scale", "buffer", "kwargs")),
+            Signature("vllm.lora.ops.torch_ops:bgmv_shrink",
+                      ("inputs", "lora_b_weights", "output_tensor", "lora_indices_tensor", "scaling")),
+            Signature("vllm.lora.ops.torch_ops:bgmv_expand",
+                      ("inputs", "lora_b_weights", "output_tensor", "lora_indices_tensor", "add_inputs")),
+            Exists("vllm.lora.punica_wrapper.punica_base:PunicaWrapperBase.token_lora_indices"),
+            Exists("vllm.lora.punica_wrapper.punica_base:PunicaWrapperBase.sampler_indices"),
+        ),
+    ),
+    Touch(
         key="worker-process-name",
         symbol="multiprocessing process name 'VllmWorker-<rank>' given by vllm.v1.executor.multiproc_executor",
         kind="private attribute",

@@ -240,7 +240,7 @@ class XpuHostPlatform(XpuPlatform):
     device_control_env_var: str = envs.HOST_DEVICES
 
     worker_cls = "vllm_ipex_plugin.worker.host_worker.HostWorker"
-    punica_wrapper_cls = "vllm.lora.punica_wrapper.punica_cpu.PunicaWrapperCPU"
+    punica_wrapper_cls = "vllm_ipex_plugin.compat.punica_host.HostPunicaWrapper"
 
     @classmethod
     def is_host_mode(cls) -> bool:
