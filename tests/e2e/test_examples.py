@@ -36,3 +36,18 @@ def test_offline_inference_example_with_sym_int4(demo_model_path):
     assert [p for p, _, _ in generated] == ["Hello, my name is", "The president of the United States is",
                                          "The capital of France is", "The future of AI is"], proc.stdout
     assert all(text.strip() for _, _, text in generated), generated
+
+
+@pytest.mark.e2e
+def test_throughput_benchmark_wrapper_takes_ipex_llm_low_bit_flag(demo_model_path):
+    proc = _run_example("benchmark_vllm_throughput.py", "--model", demo_model_path, "--load-in-low-bit", "sym_int4",
+                        "--input-len", "32", "--output-len", "8", "--num-prompts", "4", "--dtype", "float32",
+                        "--max-model-len", "256", "--enforce-eager")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "ipex_low_bit weights in sym_int4" in output, output[-3000:]
+    assert re.search(r"Throughput: [\d.]+ requests/s, [\d.]+ total tokens/s, [\d.]+ output tokens/s", output), \
+        output[-2000:]
+    # IPEX-LLM's --input-len / --output-len reached vLLM's random dataset: 4 prompts x 32, 4 x 8
+    assert re.search(r"Total num prompt tokens:\s+128\b", output), output[-2000:]
+    assert re.search(r"Total num output tokens:\s+32\b", output), output[-2000:]
