@@ -78,3 +78,29 @@ def test_multi_lora_on_a_sym_int4_base(tiny_llama_path, adapters):
     results = _serve_mixed_batch(tiny_llama_path, adapters, quantization="ipex_low_bit",
                                  additional_config={"low_bit": "sym_int4"})
     _check(dequantized_hf_model(tiny_llama_path, "sym_int4"), results)
+
+
+@pytest.mark.e2e
+def test_multi_lora_at_tp2(tiny_llama_path, adapters):
+    _check(hf_model(tiny_llama_path), _serve_mixed_batch(tiny_llama_path, adapters, tensor_parallel_size=2))
+
+
+@pytest.mark.e2e
+def test_lora_modules_through_the_server(tiny_llama_path, adapters, tmp_path):
+    """``--enable-lora --lora-modules a=DIR b=DIR``: each adapter is a model name of the API."""
+    import openai
+    from transformers import AutoTokenizer
+
+    from tests.harness.server import VllmServer, free_port
+
+    args = ["--dtype", "float32", "--enforce-eager", "--max-model-len", "256", "--enable-lora", "--max-lora-rank", "8",
+            "--lora-modules", f"a={adapters['a']}", f"b={adapters['b']}"]
+    base = hf_model(tiny_llama_path)
+    prompt_ids = AutoTokenizer.from_pretrained(tiny_llama_path)(PROMPTS[0]).input_ids
+    with VllmServer(tiny_llama_path, args, free_port(), str(tmp_path / "serve.log")) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="none", max_retries=0)
+        assert {m.id for m in client.models.list().data} >= {"a", "b"}
+        for name in ("a", "b"):
+            reply = client.completions.create(model=name, prompt=prompt_ids, max_tokens=MAX_TOKENS, temperature=0,
+                                              extra_body={"ignore_eos": True, "return_token_ids": True})
+            assert reply.choices[0].token_ids == _reference(base, adapters[name], prompt_ids), name
