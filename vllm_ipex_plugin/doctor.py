@@ -157,7 +157,7 @@ def _kernels(report: Report, device_type: str) -> None:
 def _collectives(report: Report) -> None:
     from vllm_ipex_plugin.distributed.ccl_presets import presets_in_effect
 
-    rows = report.section("oneCCL defaults (multi-card runs; a variable you set is kept)")
+    rows = report.section("oneCCL / SYCL defaults on an Intel GPU (a variable you set is kept)")
     for name, value, origin in presets_in_effect(os.environ):
         rows.append((name, f"{value} ({origin})"))
     rows.append((envs.COLLECTIVE_TIMEOUT_S, _try(envs.collective_timeout_s)))

@@ -174,3 +174,18 @@ def test_ccl_presets_are_third_party_names():
 
     for preset in PRESETS:
         assert not preset.name.startswith(("VLLM_", "IPEX_PLUGIN_")), preset.name
+
+
+def test_collective_timeout_must_be_positive_seconds(monkeypatch):
+    import pytest
+
+    monkeypatch.delenv(envs.COLLECTIVE_TIMEOUT_S, raising=False)
+    assert envs.collective_timeout_s() == 600
+    monkeypatch.setenv(envs.COLLECTIVE_TIMEOUT_S, "45")
+    assert envs.collective_timeout_s() == 45
+    for bad in ("abc", "0", "-5"):
+        monkeypatch.setenv(envs.COLLECTIVE_TIMEOUT_S, bad)
+        with pytest.raises(ValueError) as err:
+            envs.collective_timeout_s()
+        assert str(err.value) == (f"IPEX_PLUGIN_COLLECTIVE_TIMEOUT_S={bad!r} is not a positive number of seconds; "
+                                  "unset it for the default.")

@@ -2,8 +2,9 @@
 
 IPEX-LLM's ``start-vllm-service.sh`` exports a set of oneCCL variables before every serve;
 users who come from it rely on them, and several are what keeps a single-host TP/PP run from
-hanging at the first all-reduce. The plugin sets the ones that still mean something for
-PyTorch's own ``xccl`` backend as *defaults*: a variable present in the environment (even
+hanging at the first all-reduce. On an Intel GPU the plugin sets the ones that still mean
+something for PyTorch's own ``xccl`` backend as *defaults* (single-card runs too: they cost
+nothing there, and ``SYCL_CACHE_PERSISTENT`` helps every run): a variable present in the environment (even
 empty) is never touched. IPEX-only switches of that script (``USE_XETLA``,
 ``TORCH_LLM_ALLREDUCE``, ``CCL_SAME_STREAM``, ``CCL_BLOCKING_WAIT``: read by IPEX or
 torch-ccl, which this plugin does not use) are left out.
@@ -65,12 +66,12 @@ def apply_ccl_presets(environ: MutableMapping[str, str], single_host: bool = Tru
 def presets_in_effect(environ: MutableMapping[str, str], single_host: bool = True) -> list[tuple[str, str, str]]:
     """(name, value, origin) for every applicable preset, what the doctor prints. ``origin``:
     ``yours`` (set to another value), ``default`` (set to the preset's value), or ``default, set
-    when a multi-card run starts``."""
+    when the engine starts on an Intel GPU``."""
     rows = []
     for preset in applicable(single_host):
         if preset.name in environ:
             origin = "default" if environ[preset.name] == preset.value else "yours"
             rows.append((preset.name, environ[preset.name], origin))
         else:
-            rows.append((preset.name, preset.value, "default, set when a multi-card run starts"))
+            rows.append((preset.name, preset.value, "default, set when the engine starts on an Intel GPU"))
     return rows

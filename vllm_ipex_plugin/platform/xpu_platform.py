@@ -188,7 +188,7 @@ class XpuPlatform(Platform):
             parallel_config.distributed_timeout_seconds = timeout
         if parallel_config.cpu_distributed_timeout_seconds is None:
             parallel_config.cpu_distributed_timeout_seconds = timeout
-        if cls.dist_backend == "xccl" and (parallel_config.world_size > 1 or parallel_config.data_parallel_size > 1):
+        if cls.dist_backend == "xccl":
             applied = apply_ccl_presets(os.environ, single_host=parallel_config.nnodes == 1)
             if applied:
                 logger.info("oneCCL defaults set (variables the user set are kept): %s", ", ".join(applied))
@@ -206,9 +206,9 @@ class XpuPlatform(Platform):
             parallel_config.worker_cls = cls.worker_cls
         try:
             check_ranks_fit(parallel_config, cls.visible_cards(parallel_config.assigned_physical_gpu_ids))
+            cls.configure_collectives(parallel_config)
         except ValueError as exc:
             raise SystemExit(f"vllm_ipex_plugin: {exc}") from None
-        cls.configure_collectives(parallel_config)
         # A forked child cannot re-initialise the Level Zero (or OpenMP) runtime.
         vllm_env.prefer_spawned_workers()
 

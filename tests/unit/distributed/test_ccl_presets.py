@@ -25,5 +25,5 @@ def test_multi_host_runs_do_not_get_shared_memory_transport():
 def test_presets_in_effect_tells_user_values_apart():
     rows = {name: (value, origin) for name, value, origin in presets_in_effect({"CCL_WORKER_COUNT": "8"})}
     assert rows["CCL_WORKER_COUNT"] == ("8", "yours")
-    assert rows["FI_PROVIDER"] == ("shm", "default, set when a multi-card run starts")
+    assert rows["FI_PROVIDER"] == ("shm", "default, set when the engine starts on an Intel GPU")
     assert all(p.why for p in PRESETS) and not any(p.name.startswith("VLLM_") for p in PRESETS)
