@@ -26,6 +26,7 @@ THIRD_PARTY = {
     "CCL_ATL_TRANSPORT": "oneCCL transport, defaulted to ofi by the XPU worker as vLLM's XPU worker does",
     "LOCAL_WORLD_SIZE": "oneCCL / torch.distributed local world size, set by the XPU worker",
     "LOCAL_RANK": "oneCCL / torch.distributed local rank, set by the XPU worker",
+    "TRITON_INTERPRET": "Triton's interpreter switch, set by the self-test only while its kernel checks run on a CPU",
     "ZE_AFFINITY_MASK": "Level Zero's visible devices, counted by the rank check (platform/device_selection.py)",
 }
 # ccl_presets.py reads and sets only the names of its PRESETS table (oneCCL / SYCL variables,
