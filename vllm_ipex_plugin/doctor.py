@@ -110,7 +110,7 @@ def _host_cpu(report: Report) -> str | None:
     from vllm_ipex_plugin.platform.device_rules import host_cpu_problem, read_cpu_flags
 
     rows = report.section("host mode (CPU)")
-    rows.append((envs.HOST_MODE, os.environ.get(envs.HOST_MODE, "unset")))
+    rows.append((envs.HOST_MODE, "on" if envs.host_mode() else "off"))
     rows.append(("CPU", _cpu_model()))
     flags = read_cpu_flags() or frozenset()
     isa = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
