@@ -42,7 +42,7 @@ def _ms(text: str) -> float:
 def parse_wrk(output: str) -> dict:
     """The figures of ``wrk --latency`` output and the payload script's response counts."""
     requests = int(re.search(r"(\d+) requests in", output).group(1))
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", output, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", output, re.M))
     counts = re.search(r"responses well-formed: (\d+), other: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)$", output, re.M)
     return {
