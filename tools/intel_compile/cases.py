@@ -1,6 +1,7 @@
-"""The compile cases of the Intel check: exactly the launches the plugin plans on PVC, BMG and DG2.
+"""The compile cases of the Intel check: the launches the plugin plans on PVC, BMG and DG2 (and the word-wise GEMV).
 
-Nothing here chooses a configuration. For a Llama-3-8B-shaped model the plugin's own planning code is
+Nothing here chooses a configuration, except the word-wise GEMV's portability cases
+(``w4_portability_cases``). For a Llama-3-8B-shaped model the plugin's own planning code is
 asked what it would launch on each Intel target (``kernels.common.device.INTEL_TARGETS``):
 ``kernels.lowbit.matmul.plan_launches`` for every format, linear shape and batch bucket,
 ``kernels.lowbit.quantize_kernel.quantize_launch`` for quantize-on-load, and
@@ -24,8 +25,10 @@ import torch
 from vllm_ipex_plugin.kernels.attention.launch import launch_configs
 from vllm_ipex_plugin.kernels.common.device import INTEL_TARGETS, DeviceFacts
 from vllm_ipex_plugin.kernels.lowbit.formats import FORMATS, LowBitFormat
+from vllm_ipex_plugin.kernels.lowbit.gemv import gemv_launch
 from vllm_ipex_plugin.kernels.lowbit.matmul import plan_launches
 from vllm_ipex_plugin.kernels.lowbit.quantize_kernel import quantize_launch
+from vllm_ipex_plugin.kernels.lowbit.tuning import table
 from vllm_ipex_plugin.kernels.lowbit.tuning.table import GEMM_BUCKETS
 
 
@@ -135,6 +138,30 @@ def lowbit_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict
             cases.append(_case(launch.fn, launch.constexprs, _lowbit_types(spec, launch.constexprs, MODEL_DTYPE),
                                launch.num_warps, launch.num_stages, launch.options,
                                f"quantize {spec.name} ({layer} {k}x{n})"))
+    return cases + w4_portability_cases(facts, model)
+
+
+# Rows and K tile of a word-wise GEMV program that amortizes the activations over several rows
+# at about four words per lane on Intel's 16-lane warps (16 rows x 1024 columns spill on PVC).
+W4_ROWS = (8, 256)
+
+
+def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
+    """The word-wise 4-bit GEMV (``W4``), which only CUDA's tuned tables choose, built for each arch
+    with its own GEMV configuration (``tuning/intel.py``) and with ``W4_ROWS``: the kernel must stay
+    within what triton-xpu lowers and within the spill budget, so that an Intel table can pick it."""
+    cases = []
+    for spec in (FORMATS["sym_int4"], FORMATS["asym_int4"]):
+        for qb in ((64, 32) if spec.name == "asym_int4" else (64,)):
+            for layer, (k, n) in model.linears().items():
+                arch_cfg = table.config_for("gemv", spec.name, 1, n, k, facts)
+                for rows, bk in ((arch_cfg["BN"], arch_cfg["BK"]), W4_ROWS):  # the arch's tile; several rows
+                    cfg = {**arch_cfg, "W4": True, "BN": rows, "BK": bk}
+                    launch = gemv_launch(spec, 1, n, k, cfg, facts, qb=qb, x_dtype=MODEL_DTYPE)
+                    types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE), "q_ptr": "*i32"}  # words view
+                    cases.append(_case(launch.fn, launch.constexprs, types, launch.num_warps, launch.num_stages,
+                                       launch.options,
+                                       f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, M=1, {rows} rows)"))
     return cases
 
 

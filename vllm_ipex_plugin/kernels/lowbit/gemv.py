@@ -3,7 +3,9 @@
 Elementwise products are reduced once per program; K is split across programs when the
 output has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). For the 4-bit
 formats (``LowBitFormat.paired_gemv``) a second GEMV, ``_lowbit_gemv_pairs_kernel``, skips
-the interleave altogether; the tuned table picks between the two (``PAIRS``).
+the interleave altogether; for sym_int4 / asym_int4 a third, ``_lowbit_gemv_w4_kernel``, reads the
+payload as 32-bit words and decodes two nibbles per integer op. The tuned table picks (``PAIRS``,
+``W4``); an entry with neither takes the generic kernel.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from vllm_ipex_plugin.kernels.lowbit.decode import (
     split_k_range,
     store_gemv_row,
 )
-from vllm_ipex_plugin.kernels.lowbit.formats import BLOCK, LowBitFormat, get_format
+from vllm_ipex_plugin.kernels.lowbit.formats import BLOCK, FormatId, LowBitFormat, get_format
 from vllm_ipex_plugin.kernels.lowbit.launch import (
     Launch,
     finish,
@@ -36,6 +38,8 @@ from vllm_ipex_plugin.kernels.lowbit.tuning.table import GEMV_SAFE_ROWS
 # Activations of the paired GEMV: 0 float32 (two strided loads), 1 fp16 / 2 bf16 read as one
 # 32-bit word per column pair.
 X_KINDS = {torch.float16: 1, torch.bfloat16: 2}
+# Formats of the word-wise 4-bit GEMV (``_lowbit_gemv_w4_kernel``, configuration key ``W4``).
+W4_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4)
 
 
 @triton.jit
@@ -116,6 +120,96 @@ def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_
                     HAS_BIAS, SPLIT_K)
 
 
+@triton.jit
+def _w4_pair(w, SHIFT: tl.constexpr, MASK: tl.constexpr):
+    """Nibbles c and c+4 of each payload word as ``1 + q * u`` in fp32.
+
+    One shift and one and-or place both nibbles in the top of the mantissas of the word's two
+    halves, as fp16 bit patterns of ``1 + q * u`` (``u`` 1/16, or 1/64 for the pair at bits 4..7,
+    which needs no shift); each half is then one fp16 -> fp32 conversion.
+    """
+    if SHIFT > 0:
+        v = w << SHIFT
+    elif SHIFT < 0:
+        v = w >> -SHIFT
+    else:
+        v = w
+    v = (v & MASK) | 0x3C003C00
+    lo = v.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+    hi = (v >> 16).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32)
+    return lo, hi
+
+
+@triton.jit
+def _lowbit_gemv_w4_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K, stride_xm, stride_qn, stride_sn,
+                           stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
+                           BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
+    """GEMV for sym_int4 / asym_int4 reading the payload as 32-bit words (``q_ptr``: the int32
+    view of the ``[N, K/2]`` bytes; word ``j`` holds columns ``8j + c`` at bits ``4c``).
+
+    Per word and row: four shift/and-or pairs (``_w4_pair``), eight fp16 -> fp32 conversions and
+    eight FMAs with the activations, one FMA with the scale (two for asym_int4). The code offset
+    (8 for sym_int4) and the pattern's leading 1.0 are folded into one term per word computed
+    from the activations once per program and shared by its ``BN`` rows, as is the split of the
+    activations into the eight column classes; the pattern's 1/16 is applied once at the end.
+    ``BN`` rows per program amortize that activation work (and its reads), which is what the
+    paired GEMV spends per row.
+    """
+    pid_n = tl.program_id(0)
+    row = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    n_mask = offs_n < N
+    k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
+    G: tl.constexpr = BK // QB
+    WG: tl.constexpr = QB // 8  # words per quantization block
+    rows = offs_n[:, None, None]
+    rmask = n_mask[:, None, None]
+    jj = tl.arange(0, WG)[None, :]
+    wi = tl.arange(0, G)[:, None] * WG + jj  # [G, WG]: word of the tile
+    acc = tl.zeros((BN, G, WG), dtype=tl.float32)
+    x_row = x_ptr + row * stride_xm
+    for k0 in range(k_start, k_end, BK):
+        w = tl.load(q_ptr + rows * stride_qn + k0 // 8 + wi[None], mask=rmask, other=0)
+        sidx = rows * stride_sn + k0 // QB + tl.arange(0, G)[None, :, None]
+        s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+        xt = tl.load(x_row + k0 + 8 * wi[:, :, None] + tl.arange(0, 8)[None, None, :]).to(tl.float32)
+        # column 8j + 4a + 2b + d: split d, then b, then a
+        xe, xo = tl.split(tl.reshape(xt, (G, WG, 2, 2, 2)))
+        xee, xeo = tl.split(xe)
+        xoe, xoo = tl.split(xo)
+        x0, x4 = tl.split(xee)
+        x2, x6 = tl.split(xeo)
+        x1, x5 = tl.split(xoe)
+        x3, x7 = tl.split(xoo)
+        x15 = x1 + x5
+        xsum = ((x0 + x4) + (x2 + x6)) + ((x3 + x7) + x15)
+        if FMT == SYM_INT4:  # (q - 8) / 16 = f - 1.5 where f = 1 + q / 16; 4 f - 4.5 where f = 1 + q / 64
+            part = -1.5 * xsum - 3.0 * x15
+        else:  # q / 16 = f - 1, or 4 f - 4
+            part = -xsum - 3.0 * x15
+        part = part[None]
+        lo, hi = _w4_pair(w, 6, 0x03C003C0)
+        part += lo * x0[None]
+        part += hi * x4[None]
+        lo, hi = _w4_pair(w, 0, 0x00F000F0)
+        part += lo * (4.0 * x1)[None]
+        part += hi * (4.0 * x5)[None]
+        lo, hi = _w4_pair(w, -2, 0x03C003C0)
+        part += lo * x2[None]
+        part += hi * x6[None]
+        lo, hi = _w4_pair(w, -6, 0x03C003C0)
+        part += lo * x3[None]
+        part += hi * x7[None]
+        if FMT == ASYM_INT4:  # + min * sum(x), in the same 1/16 units
+            m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            acc += part * s + (0.0625 * xsum)[None] * m
+        else:
+            acc += part * s
+    out = 16.0 * tl.sum(tl.sum(acc, axis=2), axis=1)
+    store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K)
+
+
 def gemv_grid(m: int, n: int, constexprs: dict) -> tuple[int, int, int]:
     return (triton.cdiv(n, constexprs["BN"]), m, constexprs["SPLIT_K"])
 
@@ -123,16 +217,18 @@ def gemv_grid(m: int, n: int, constexprs: dict) -> tuple[int, int, int]:
 def gemv_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, facts: DeviceFacts, *, qb: int = BLOCK,
                 x_dtype: torch.dtype = torch.float16, has_bias: bool = False) -> Launch:
     """The GEMV launch for an ``[m, k] x [n, k]^T`` product under configuration ``cfg``
-    (``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``PAIRS``)."""
-    pairs = bool(cfg.get("PAIRS", False)) and spec.paired_gemv
+    (``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``PAIRS`` or ``W4``; ``W4``
+    wins where both are set and applies to sym_int4 / asym_int4 only, others fall back to ``PAIRS``)."""
+    words = bool(cfg.get("W4", False)) and spec.id in W4_FORMATS
+    pairs = not words and bool(cfg.get("PAIRS", False)) and spec.paired_gemv
     bn = cfg["BN"]
-    if not pairs and facts.vendor != "cpu" and bn not in GEMV_SAFE_ROWS:
+    if not (pairs or words) and facts.vendor != "cpu" and bn not in GEMV_SAFE_ROWS:
         raise ValueError(f"GEMV rows per program must be one of {GEMV_SAFE_ROWS} (got {bn}); see GEMV_SAFE_ROWS")
     constexprs = {"FMT": int(spec.id), "HAS_BIAS": has_bias, "BN": bn, "BK": pick_block_k(k, cfg["BK"]),
                   "SPLIT_K": cfg["SPLIT_K"], "QB": qb}
     if pairs:
         constexprs["X_KIND"] = X_KINDS.get(x_dtype, 0)
-    fn = _lowbit_gemv_pairs_kernel if pairs else _lowbit_gemv_kernel
+    fn = _lowbit_gemv_w4_kernel if words else _lowbit_gemv_pairs_kernel if pairs else _lowbit_gemv_kernel
     return Launch(fn, constexprs, cfg["num_warps"], cfg["num_stages"], gemv_grid(m, n, constexprs),
                   dict(cfg.get("options", {})))
 
@@ -144,7 +240,10 @@ def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], 
     c = launch.constexprs
     grid = gemv_grid(m, n, c)
     b = bias if bias is not None else y
-    if "X_KIND" in c:
+    if launch.fn is _lowbit_gemv_w4_kernel:
+        qw = q.view(torch.int32)  # eight 4-bit columns per word
+        launch.run(grid, x, qw, s, mins, y, b, m, n, k, x.stride(0), qw.stride(0), s.stride(0), y.stride(0))
+    elif "X_KIND" in c:
         xv = x.view(torch.int32) if c["X_KIND"] else x  # one 32-bit word per column pair
         launch.run(grid, xv, q, s, mins, nf4_table(x.device), y, b,
                    m, n, k, xv.stride(0), q.stride(0), s.stride(0), y.stride(0))
@@ -155,14 +254,14 @@ def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], 
 
 
 def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
-                num_stages=None, PAIRS=None, out=None):
+                num_stages=None, PAIRS=None, W4=None, out=None):
     """GEMV with the device's configuration for the shape, any of it overridden by the arguments."""
     spec = get_format(fmt)
     m, k = x.shape
     n = tensors[spec.payload].shape[0]
     facts = device_facts(x.device)
     given = {"BN": BN, "BK": BK, "SPLIT_K": SPLIT_K, "num_warps": num_warps, "num_stages": num_stages,
-             "PAIRS": PAIRS}
+             "PAIRS": PAIRS, "W4": W4}
     cfg = {**table.config_for("gemv", spec.name, m, n, k, facts), **{a: v for a, v in given.items() if v is not None}}
     launch = gemv_launch(spec, m, n, k, cfg, facts, qb=quant_block(tensors, spec, k), x_dtype=x.dtype,
                          has_bias=bias is not None)

@@ -1,4 +1,4 @@
-"""The two GEMV kernels under TRITON_INTERPRET=1 against the float64 reference (see ``checks``)."""
+"""The GEMV kernels under TRITON_INTERPRET=1 against the float64 reference (see ``checks``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.unit.kernels.lowbit.checks import (
     PAIRED_FORMATS,
     REL_BOUND,
     assert_all_written,
+    g32_asym_int4,
     gemv,
     poisoned,
     reference,
@@ -65,3 +66,47 @@ def test_launch_picks_the_kernel_and_refuses_unsafe_rows():
     assert paired.grid == (512, 1, 2)
     with pytest.raises(ValueError, match=r"GEMV rows per program must be one of \(1, 16\) \(got 8\)"):
         gemv.gemv_launch(get_format("fp6"), 1, 4096, 4096, cfg, pvc)  # fp6 takes no paired GEMV
+
+
+W4_CASES = ["sym_int4", "asym_int4", "asym_int4-g32"]
+
+
+@pytest.mark.parametrize("case", W4_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_word_wise_gemv_matches_reference(case, dtype):
+    """``_lowbit_gemv_w4_kernel`` (``W4``): sym_int4 and asym_int4 with 64- and 32-column blocks,
+    float32 / fp16 / bf16 activations, bias, split-K 1, 2 and 4, N = 72 (not a multiple of the 16
+    or 8 rows per program), several K tiles per program. Bound ``REL_BOUND`` (1e-5) against
+    ``x.double() @ dequantize(W).double().T`` on the same (16-bit-rounded) activations, outputs
+    written in float32: the only error is fp32 arithmetic. The folded offset keeps it there: a
+    decoded value is ``1 + q/16`` in [1, 2) (``4 + q/16`` for the pair read without a shift) where
+    the weight it stands for is ``(q - 8)/16`` in [-0.5, 0.5), so the partial sums carry a few bits
+    more magnitude than the result, far inside float32's 24."""
+    fmt = case.split("-")[0]
+    gen = torch.Generator().manual_seed(zlib.crc32(f"w4{case}{dtype}".encode()))
+    n, k = 72, 512
+    if case.endswith("g32"):
+        tensors = g32_asym_int4(gen, n, k)
+    else:
+        tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(1, k, generator=gen).to(dtype)
+    bias = torch.randn(n, generator=gen).to(dtype)
+    ref = reference(x.float(), tensors, fmt, bias.float())
+    for bn, bk, split_k in ((16, 128, 1), (8, 128, 2), (16, 64, 4)):
+        out = poisoned(1, n)
+        y = gemv.lowbit_gemv(x, tensors, fmt, bias, BN=bn, BK=bk, SPLIT_K=split_k, W4=True, num_warps=2,
+                             num_stages=2, out=out)
+        assert y is out
+        assert_all_written(y)
+        assert rel_err(y, ref) < REL_BOUND, (case, dtype, bn, bk, split_k)
+
+
+def test_word_wise_gemv_takes_only_the_int4_formats():
+    cfg = {"BN": 16, "BK": 512, "SPLIT_K": 1, "num_warps": 2, "num_stages": 2, "W4": True}
+    pvc = INTEL_TARGETS["pvc"]
+    for fmt in ("sym_int4", "asym_int4"):
+        launch = gemv.gemv_launch(get_format(fmt), 1, 4096, 4096, cfg, pvc)
+        assert launch.function == "_lowbit_gemv_w4_kernel" and launch.grid == (256, 1, 1)
+    both = gemv.gemv_launch(get_format("nf4"), 1, 4096, 4096, {**cfg, "PAIRS": True}, pvc)
+    assert both.function == "_lowbit_gemv_pairs_kernel"  # nf4's codebook: no word-wise decode
+    assert gemv.gemv_launch(get_format("fp6"), 1, 4096, 4096, cfg, pvc).function == "_lowbit_gemv_kernel"

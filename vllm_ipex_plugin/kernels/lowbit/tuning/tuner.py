@@ -29,7 +29,7 @@ from vllm_ipex_plugin.kernels.lowbit import reference
 from vllm_ipex_plugin.kernels.lowbit.dequantize import lowbit_dequantize
 from vllm_ipex_plugin.kernels.lowbit.formats import canonical_name, get_format
 from vllm_ipex_plugin.kernels.lowbit.gemm import lowbit_gemm
-from vllm_ipex_plugin.kernels.lowbit.gemv import lowbit_gemv
+from vllm_ipex_plugin.kernels.lowbit.gemv import W4_FORMATS, lowbit_gemv
 from vllm_ipex_plugin.kernels.lowbit.tuning import table
 
 REL_BOUND = 2e-3
@@ -45,6 +45,10 @@ def gemv_candidates(fmt: str):
         for bn, bk, split, warps in itertools.product((1, 2, 4, 8, 16), (512, 1024, 2048), (1, 2), (2, 4)):
             if bn * bk <= 16384:
                 yield {"PAIRS": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
+    if get_format(fmt).id in W4_FORMATS:  # the word-wise 4-bit GEMV: many rows per program
+        for bn, bk, split, warps in itertools.product((8, 16), (256, 512, 1024), (1, 2), (2, 4)):
+            if bn * bk <= 16384:
+                yield {"W4": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
 
 
 def gemm_candidates(m_bucket: int):
