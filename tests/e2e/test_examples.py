@@ -51,3 +51,18 @@ def test_throughput_benchmark_wrapper_takes_ipex_llm_low_bit_flag(demo_model_pat
     # IPEX-LLM's --input-len / --output-len reached vLLM's random dataset: 4 prompts x 32, 4 x 8
     assert re.search(r"Total num prompt tokens:\s+128\b", output), output[-2000:]
     assert re.search(r"Total num output tokens:\s+32\b", output), output[-2000:]
+
+
+@pytest.mark.e2e
+def test_image_chat_example_with_a_sym_int4_language_model(tmp_path):
+    from PIL import Image
+
+    from tests.harness.vlm_models import build_tiny_vlm
+
+    image = tmp_path / "picture.png"
+    Image.new("RGB", (72, 48), (200, 30, 90)).save(image)
+    proc = _run_example("image_chat.py", str(build_tiny_vlm("qwen2_vl")), str(image), "--low-bit", "sym_int4",
+                        "--max-tokens", "6", "--max-model-len", "512")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "Question: 'What is in this picture?'" in proc.stdout
+    assert re.search(r"^Answer: .* \([1-6] tokens?\)$", proc.stdout, re.M), proc.stdout

@@ -30,3 +30,12 @@ def test_tensor_parallel_sym_int4_matches_dequantized_transformers(tiny_llama_pa
         tiny_llama_path, tensor_parallel_size=2, quantization="ipex_low_bit", additional_config={"low_bit": "sym_int4"}
     )
     check_against_hf(dequantized_hf_model(tiny_llama_path, "sym_int4"), tokens, ids, lps)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("fmt", ["sym_int4", "fp8_e5m2"])
+def test_tp2_x_pp2_low_bit_matches_dequantized_transformers(tiny_llama_path, fmt):
+    """Four ranks: two pipeline stages of two tensor-parallel shards each."""
+    tokens, ids, lps = run_llm(tiny_llama_path, tensor_parallel_size=2, pipeline_parallel_size=2,
+                               quantization="ipex_low_bit", additional_config={"low_bit": fmt})
+    check_against_hf(dequantized_hf_model(tiny_llama_path, fmt), tokens, ids, lps)

@@ -9,7 +9,9 @@ Choosing the format (first match wins):
 5. ``fp8`` (= fp8_e5m2), IPEX-LLM's documented default.
 
 ``additional_config={"low_bit_lm_head": true}`` also quantizes an untied lm_head
-(left in 16 bits by default: it costs a lot of accuracy on small models).
+(left in 16 bits by default: it costs a lot of accuracy on small models), and
+``{"low_bit_vision": true}`` a vision-language model's vision tower and projector
+(``vision_modules``; left in 16 bits by default, as IPEX-LLM does).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vllm.model_executor.layers.quantization.base_config import QuantizationConf
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.log import get_logger
 from vllm_ipex_plugin.quantization.formats import DEFAULT_FORMAT, canonical_name
+from vllm_ipex_plugin.quantization.vision_modules import is_vision_module
 
 logger = get_logger(__name__)
 
@@ -146,12 +149,22 @@ class IpexLowBitConfig(QuantizationConfig):
                 return IpexLowBitLinearMethod(self, prefix)
             return None
         if isinstance(layer, LinearBase):
-            if any(skip and skip in prefix for skip in self.modules_to_not_convert):
+            skipped = any(skip and skip in prefix for skip in self.modules_to_not_convert)
+            if skipped or self._vision_stays_16_bit(prefix):
                 from vllm.model_executor.layers.linear import UnquantizedLinearMethod
 
                 return UnquantizedLinearMethod()
             return IpexLowBitLinearMethod(self, prefix)
         return None
+
+    def _vision_stays_16_bit(self, prefix: str) -> bool:
+        """A vision tower / projector layer quantized on load stays in 16 bits unless
+        ``low_bit_vision`` is set (a pre-quantized checkpoint's tensors decide for themselves)."""
+        if self.prequantized or not is_vision_module(prefix) or _additional_config().get("low_bit_vision", False):
+            return False
+        logger.info_once("vllm_ipex_plugin: vision tower and projector stay in 16 bits "
+                         "(additional_config low_bit_vision: true quantizes them)")
+        return True
 
     # ----- format choice -------------------------------------------------------------------
     def resolve(self, additional_config: dict | None = None) -> tuple[str, bool]:

@@ -1,0 +1,168 @@
+"""Vision-language models on the plugin's platform (host mode): greedy tokens of ``LLM.generate``
+with images (two images of different sizes in one batch), of ``LLM.chat()`` with a data-URL
+image, and of the server's ``/v1/chat/completions``, against transformers' greedy tokens on the
+same tiny random weights (``tests/harness/vlm_models.py``), float32 on both sides.
+
+PaliGemma and Gemma3 attend bidirectionally over their image tokens (PaliGemma over the whole
+prompt prefix) in transformers; the plugin's attention backend, like vLLM's own CPU backend,
+runs every position causally (README, "Not yet"). Their reference is transformers with the
+token types that make every position causal: what that checks is the vision tower, projector,
+placeholder expansion and language model, not the prefix attention.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+import torch
+
+from tests.harness.runners import with_llm
+from tests.harness.vlm_models import build_tiny_vlm, image_placeholder
+
+FAMILIES = ["llava", "qwen2_vl", "idefics3", "paligemma", "gemma3"]
+CAUSAL_TOKEN_TYPE = {"paligemma": 1, "gemma3": 0}  # token_type_ids value that makes a position causal
+MAX_TOKENS = 8
+QUESTION = "Describe the picture."
+
+
+def _images():
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)) for shape in ((64, 80, 3), (90, 60, 3))]
+
+
+def _data_url(image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _prompt(family: str) -> str:
+    return f"user: {image_placeholder(family)}{QUESTION}\nassistant:"
+
+
+def _chat_text(processor) -> str:
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def _reference(path: str):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model, info = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    return model.eval(), AutoProcessor.from_pretrained(path)
+
+
+def _hf_greedy(model, processor, family: str, text: str, image) -> list[int]:
+    """transformers' greedy continuation (full forward per token, no cache)."""
+    inputs = dict(processor(text=text, images=image, return_tensors="pt"))
+    inputs.pop("labels", None)
+    ids, out = inputs.pop("input_ids"), []
+    prompt_len = ids.shape[1]
+    # per-token inputs (token types) grow with the sequence; generated tokens are text (0)
+    per_token = {k: v for k, v in inputs.items() if torch.is_tensor(v) and v.shape[:2] == (1, prompt_len)}
+    with torch.no_grad():
+        for _ in range(MAX_TOKENS):
+            grown = {k: torch.cat([v, v.new_zeros(1, ids.shape[1] - prompt_len)], 1) for k, v in per_token.items()}
+            step = {**inputs, **grown, "input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            if "token_type_ids" in step:
+                step["token_type_ids"] = torch.full_like(ids, CAUSAL_TOKEN_TYPE.get(family, 0))
+            token = model(**step).logits[0, -1].argmax().item()
+            out.append(token)
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return out
+
+
+def _vllm(path: str, **llm_kwargs):
+    from tests.harness.runners import greedy_params
+
+    images = _images()
+
+    def use(llm):
+        params = greedy_params(MAX_TOKENS)
+        family = path.rsplit("tiny-vlm-", 1)[-1]
+        batch = llm.generate([{"prompt": _prompt(family), "multi_modal_data": {"image": im}} for im in images],
+                             params, use_tqdm=False)
+        chat = llm.chat([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _data_url(images[0])}},
+                                                      {"type": "text", "text": QUESTION}]}],
+                        params, use_tqdm=False)
+        return [list(o.outputs[0].token_ids) for o in batch], list(chat[0].outputs[0].token_ids)
+
+    return with_llm(path, use, limit_mm_per_prompt={"image": 1}, **llm_kwargs)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("family", FAMILIES)
+def test_image_prompts_match_transformers(family):
+    path = str(build_tiny_vlm(family))
+    batch, chat = _vllm(path)
+    model, processor = _reference(path)
+    images = _images()
+    assert batch == [_hf_greedy(model, processor, family, _prompt(family), im) for im in images]
+    assert chat == _hf_greedy(model, processor, family, _chat_text(processor), images[0])
+
+
+@pytest.mark.e2e
+def test_sym_int4_language_model_with_a_16_bit_vision_tower():
+    """``ipex_low_bit`` quantizes the language model's linear layers and leaves the vision tower
+    and projector in 16 bits: the reference is transformers with exactly those weights
+    dequantized (Qwen2-VL)."""
+    from vllm_ipex_plugin.kernels.lowbit.reference import dequantize, quantize
+    from vllm_ipex_plugin.quantization.vision_modules import is_vision_module
+    from vllm_ipex_plugin.quantize_checkpoint import is_quantizable
+
+    path = str(build_tiny_vlm("qwen2_vl"))
+    batch, _ = _vllm(path, quantization="ipex_low_bit", additional_config={"low_bit": "sym_int4"})
+    model, processor = _reference(path)
+    changed = {"language": 0, "vision": 0}
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if is_quantizable(name, param) and not name.startswith("lm_head"):
+                if is_vision_module(name):
+                    changed["vision"] += 1
+                else:
+                    param.copy_(dequantize(quantize(param, "sym_int4"), "sym_int4"))
+                    changed["language"] += 1
+    assert changed["language"] == 14 and changed["vision"] == 4, changed  # 2 layers x 7; 2 blocks x fc1, fc2
+    assert batch == [_hf_greedy(model, processor, "qwen2_vl", _prompt("qwen2_vl"), im) for im in _images()]
+
+
+@pytest.mark.e2e
+def test_image_chat_through_the_server(tmp_path):
+    """``/v1/chat/completions`` with a data-URL image (Qwen2-VL), as an OpenAI client sends it."""
+    import openai
+
+    from tests.harness.server import VllmServer, free_port
+
+    path = str(build_tiny_vlm("qwen2_vl"))
+    image = _images()[1]
+    model, processor = _reference(path)
+    expected = _hf_greedy(model, processor, "qwen2_vl", _chat_text(processor), image)
+    args = ["--dtype", "float32", "--enforce-eager", "--max-model-len", "512", "--limit-mm-per-prompt",
+            '{"image": 1}']
+    with VllmServer(path, args, free_port(), str(tmp_path / "serve.log")) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="none", max_retries=0)
+        reply = client.chat.completions.create(
+            model=path, max_tokens=MAX_TOKENS, temperature=0,
+            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _data_url(image)}},
+                                                   {"type": "text", "text": QUESTION}]}],
+            extra_body={"ignore_eos": True, "return_token_ids": True})
+        assert reply.choices[0].token_ids == expected
+        # the server keeps serving after an image it cannot decode
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(
+                model=path, max_tokens=2,
+                messages=[{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,bm90IGFuIGltYWdl"}},
+                    {"type": "text", "text": QUESTION}]}])
+        again = client.chat.completions.create(
+            model=path, max_tokens=MAX_TOKENS, temperature=0,
+            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _data_url(image)}},
+                                                   {"type": "text", "text": QUESTION}]}],
+            extra_body={"ignore_eos": True, "return_token_ids": True})
+        assert again.choices[0].token_ids == expected
