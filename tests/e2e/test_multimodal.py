@@ -147,22 +147,15 @@ def test_image_chat_through_the_server(tmp_path):
             '{"image": 1}']
     with VllmServer(path, args, free_port(), str(tmp_path / "serve.log")) as server:
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="none", max_retries=0)
-        reply = client.chat.completions.create(
-            model=path, max_tokens=MAX_TOKENS, temperature=0,
-            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _data_url(image)}},
-                                                   {"type": "text", "text": QUESTION}]}],
-            extra_body={"ignore_eos": True, "return_token_ids": True})
-        assert reply.choices[0].token_ids == expected
+
+        def ask(url: str, max_tokens: int = MAX_TOKENS):
+            content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": QUESTION}]
+            return client.chat.completions.create(model=path, max_tokens=max_tokens, temperature=0,
+                                                  messages=[{"role": "user", "content": content}],
+                                                  extra_body={"ignore_eos": True, "return_token_ids": True})
+
+        assert ask(_data_url(image)).choices[0].token_ids == expected
         # the server keeps serving after an image it cannot decode
         with pytest.raises(openai.BadRequestError):
-            client.chat.completions.create(
-                model=path, max_tokens=2,
-                messages=[{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,bm90IGFuIGltYWdl"}},
-                    {"type": "text", "text": QUESTION}]}])
-        again = client.chat.completions.create(
-            model=path, max_tokens=MAX_TOKENS, temperature=0,
-            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _data_url(image)}},
-                                                   {"type": "text", "text": QUESTION}]}],
-            extra_body={"ignore_eos": True, "return_token_ids": True})
-        assert again.choices[0].token_ids == expected
+            ask("data:image/png;base64,bm90IGFuIGltYWdl", max_tokens=2)
+        assert ask(_data_url(image)).choices[0].token_ids == expected
