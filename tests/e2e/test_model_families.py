@@ -1,0 +1,44 @@
+"""Model families of IPEX-LLM's validated list beyond Llama and Qwen2 (those two: the other e2e
+tests), on tiny random models built by the tests (``tests/harness/models.py``).
+
+- GLM-4 / CodeGeeX4 in transformers' layout (``Glm4ForCausalLM``: partial rotary, extra
+  post-norms): greedy tokens equal transformers' in float32, unquantized and sym_int4 (on the
+  dequantized weights).
+- ChatGLM3 (``ChatGLMModel``, also the layout of GLM-4 / CodeGeeX4's original checkpoints):
+  transformers has no implementation without remote code, so the reference is vLLM's own CPU
+  platform on the same weights (the plugin's host mode off): greedy tokens equal.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.models import build_tiny_chatglm, build_tiny_model
+from tests.harness.reference import assert_greedy_matches, dequantized_hf_model, hf_model
+from tests.harness.runners import llm_greedy, llm_in_subprocess
+
+PROMPTS = ["Hello, my name is", "The capital of France is", "def fibonacci(n):"]
+MAX_TOKENS = 8
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("fmt", [None, "sym_int4"])
+def test_glm4_matches_transformers(fmt):
+    path = str(build_tiny_model("glm4"))
+    quant = {"quantization": "ipex_low_bit", "additional_config": {"low_bit": fmt}} if fmt else {}
+    results = llm_greedy(path, PROMPTS, max_tokens=MAX_TOKENS, **quant)
+    assert_greedy_matches(dequantized_hf_model(path, fmt) if fmt else hf_model(path), results, MAX_TOKENS)
+
+
+@pytest.mark.e2e
+def test_chatglm3_matches_vllm_cpu_platform():
+    path = str(build_tiny_chatglm())
+    runs = {}
+    for host_mode in ("1", "0"):
+        proc, result = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
+                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode})
+        assert result is not None, proc.stderr[-3000:]
+        runs[result["platform"]] = result["tokens"]
+    assert set(runs) == {"XpuHostPlatform", "CpuPlatform"}
+    assert runs["XpuHostPlatform"] == runs["CpuPlatform"]
+    assert len({tuple(tokens) for _, tokens in runs["CpuPlatform"]}) == len(PROMPTS)  # not one degenerate answer
