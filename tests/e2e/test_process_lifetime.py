@@ -1,5 +1,6 @@
 """A SIGKILLed server leaves no engine or worker process behind (they hold the model and its
-device memory): each process vLLM starts under the plugin's platform ends with its parent."""
+device memory): each process vLLM starts under the plugin's platform ends with its parent. A
+SIGTERMed one shuts its worker down without vLLM having to force-kill it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,38 @@ def test_engine_and_worker_end_when_the_server_is_killed(tiny_llama_path, tmp_pa
     finally:
         try:
             os.killpg(server.proc.pid, signal.SIGKILL)  # whatever is left, so a failure leaks nothing
+        except ProcessLookupError:
+            pass
+        server.stop()
+
+
+@pytest.mark.e2e
+def test_worker_exits_on_its_own_soon_after_sigterm(tiny_llama_path, tmp_path):
+    """SIGTERM to the server: the worker finishes its shutdown and exits by itself, well inside the
+    5 s vLLM's process manager allows before it force-kills the process tree (its final garbage
+    collection over the whole heap used to outlast that window), and nothing is left behind."""
+    import time
+
+    server = VllmServer(tiny_llama_path, ["--dtype", "float32", "--enforce-eager", "--max-model-len", "256"],
+                        free_port(), str(tmp_path / "serve.log"))
+    server.start()
+    try:
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+        workers = [p for p in children if "VLLM::Worker" in " ".join(p.cmdline())]
+        assert len(workers) == 1, [" ".join(p.cmdline()[:3]) for p in children]
+        start = time.monotonic()
+        os.kill(server.proc.pid, signal.SIGTERM)
+        psutil.wait_procs(workers, timeout=30)
+        worker_seconds = time.monotonic() - start
+        server.proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [(p.pid, " ".join(p.cmdline()[:4])) for p in alive]
+        log = (tmp_path / "serve.log").read_text()
+        assert "force killing sub process VLLM::Worker" not in log, log[-3000:]
+        assert worker_seconds < 4.0, worker_seconds
+    finally:
+        try:
+            os.killpg(server.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         server.stop()

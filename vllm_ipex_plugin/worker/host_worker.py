@@ -14,9 +14,10 @@ from vllm.v1.worker.cpu_worker import CPUWorker
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.compat.gpu_worker import NoSleepModePools
 from vllm_ipex_plugin.compat.model_runner import ensure_intermediate_tensors
+from vllm_ipex_plugin.worker.heap_at_exit import FrozenHeapAtExit
 
 
-class HostWorker(NoSleepModePools, CPUWorker):
+class HostWorker(FrozenHeapAtExit, NoSleepModePools, CPUWorker):
     """vLLM's CPU worker under the plugin's host-mode platform."""
 
     def compile_or_warm_up_model(self):

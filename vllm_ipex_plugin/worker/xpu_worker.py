@@ -25,12 +25,13 @@ from vllm_ipex_plugin.compat.gpu_worker import (
 )
 from vllm_ipex_plugin.distributed.ccl_presets import apply_ccl_presets
 from vllm_ipex_plugin.log import get_logger
+from vllm_ipex_plugin.worker.heap_at_exit import FrozenHeapAtExit
 from vllm_ipex_plugin.worker.model_runner import XpuModelRunner, make_v2_runner
 
 logger = get_logger(__name__)
 
 
-class XpuWorker(NoSleepModePools, OwnModelRunner, Worker):
+class XpuWorker(FrozenHeapAtExit, NoSleepModePools, OwnModelRunner, Worker):
     def init_device(self) -> None:
         visible_index = current_platform.logical_device_id_to_visible_device_id(self.local_rank)
         self.device = torch.device(f"xpu:{visible_index}")
