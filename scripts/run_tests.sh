@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 ./scripts/setup_env.sh
 . .venv/bin/activate
 ruff check vllm_ipex_plugin tests benchmarks examples
-python -m pytest -q -rA "$@" tests
+python -m pytest -q -rA --durations=30 "$@" tests

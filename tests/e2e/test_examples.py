@@ -7,16 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.runners import run_python
+from tests.harness.runners import IN_PROCESS_SWITCH, run_python
 from vllm_ipex_plugin import envs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _run_example(name: str, *args: str, timeout: float = 900):
+def _run_example(name: str, *args: str, timeout: float = 900, own_engine_process: bool = False):
+    """``python examples/NAME args...`` in host mode. Unless ``own_engine_process``, with vLLM's engine
+    core in the example's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, as ``tests/harness/runners.py``
+    explains): the offline-inference example keeps vLLM's default."""
     code = f"import runpy, sys; sys.argv = [{name!r}, *sys.argv[1:]]; runpy.run_path({str(EXAMPLES / name)!r}, " \
            "run_name='__main__')"
-    return run_python(code, *args, timeout=timeout, **{envs.HOST_MODE: "1"})
+    engine_process = {IN_PROCESS_SWITCH: None if own_engine_process else "0"}
+    return run_python(code, *args, timeout=timeout, **{envs.HOST_MODE: "1"}, **engine_process)
 
 
 @pytest.mark.e2e
@@ -30,7 +34,7 @@ def test_prefix_caching_example_gives_the_same_answers_with_and_without_caching(
 
 @pytest.mark.e2e
 def test_offline_inference_example_with_sym_int4(demo_model_path):
-    proc = _run_example("vllm_offline_inference.py", demo_model_path, "sym_int4")
+    proc = _run_example("vllm_offline_inference.py", demo_model_path, "sym_int4", own_engine_process=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     generated = re.findall(r"^Prompt: '(.+?)', Generated text: (['\"])(.*)\2$", proc.stdout, re.M)
     assert [p for p, _, _ in generated] == ["Hello, my name is", "The president of the United States is",

@@ -15,7 +15,7 @@ import pytest
 
 from tests.harness.models import build_tiny_chatglm, build_tiny_model
 from tests.harness.reference import assert_greedy_matches, dequantized_hf_model, hf_model
-from tests.harness.runners import llm_greedy, llm_in_subprocess
+from tests.harness.runners import IN_PROCESS_SWITCH, llm_greedy, llm_in_subprocess
 
 PROMPTS = ["Hello, my name is", "The capital of France is", "def fibonacci(n):"]
 MAX_TOKENS = 8
@@ -36,7 +36,7 @@ def test_chatglm3_matches_vllm_cpu_platform():
     runs = {}
     for host_mode in ("1", "0"):
         proc, result = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
-                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode})
+                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"})
         assert result is not None, proc.stderr[-3000:]
         runs[result["platform"]] = result["tokens"]
     assert set(runs) == {"XpuHostPlatform", "CpuPlatform"}

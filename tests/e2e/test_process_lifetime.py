@@ -27,11 +27,7 @@ def test_engine_and_worker_end_when_the_server_is_killed(tiny_llama_path, tmp_pa
         _, alive = psutil.wait_procs(children, timeout=30)
         assert not alive, [(p.pid, " ".join(p.cmdline()[:4])) for p in alive]
     finally:
-        try:
-            os.killpg(server.proc.pid, signal.SIGKILL)  # whatever is left, so a failure leaks nothing
-        except ProcessLookupError:
-            pass
-        server.stop()
+        server.kill_tree()  # whatever is left, so a failure leaks nothing
 
 
 @pytest.mark.e2e
@@ -59,8 +55,4 @@ def test_worker_exits_on_its_own_soon_after_sigterm(tiny_llama_path, tmp_path):
         assert "force killing sub process VLLM::Worker" not in log, log[-3000:]
         assert worker_seconds < 4.0, worker_seconds
     finally:
-        try:
-            os.killpg(server.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.stop()
+        server.kill_tree()  # whatever is left, so a failure leaks nothing

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 # The tests' LLM() settings: float32 compute, eager, short context, fixed seed.
 LLM_SETTINGS = dict(dtype="float32", enforce_eager=True, max_model_len=512, seed=0)
+# vLLM's switch between an engine core in its own process (unset, "1") and in the caller's ("0").
+IN_PROCESS_SWITCH = "VLLM_ENABLE_V1_MULTIPROCESSING"
 
 
 def _run(argv: list[str], timeout: float, env: dict[str, str] | None,
@@ -46,15 +48,32 @@ def run_python_module(module: str, *args: str, timeout: float = 600, env: dict[s
 
 def with_llm(model_path: str, use, **llm_kwargs):
     """``use(llm)`` on ``LLM(model_path, ...)`` with ``LLM_SETTINGS`` (``llm_kwargs`` override or
-    add); the engine is released before this returns ``use``'s result."""
-    from vllm import LLM
+    add); the engine is released before this returns ``use``'s result.
 
-    llm = LLM(model=model_path, **{**LLM_SETTINGS, **llm_kwargs})
+    The engine core runs in this process (vLLM's ``VLLM_ENABLE_V1_MULTIPROCESSING=0``): a spawned
+    engine core re-imports vLLM and torch, which costs more on a 2-core CI machine than the tiny
+    models' whole run. The default, an engine core (and host worker) in processes of their own, is
+    what ``vllm serve``, ``llm_in_subprocess`` and the examples run. An in-process engine core
+    switches on vLLM's environment cache (``vllm.envs.enable_envs_cache``); it is switched off
+    again here so the next test's environment is read afresh.
+    """
+    from vllm import LLM, envs
+
+    saved = os.environ.get(IN_PROCESS_SWITCH)
+    os.environ[IN_PROCESS_SWITCH] = "0"
     try:
-        return use(llm)
+        llm = LLM(model=model_path, **{**LLM_SETTINGS, **llm_kwargs})
+        try:
+            return use(llm)
+        finally:
+            del llm
+            gc.collect()
     finally:
-        del llm
-        gc.collect()
+        if saved is None:
+            os.environ.pop(IN_PROCESS_SWITCH, None)
+        else:
+            os.environ[IN_PROCESS_SWITCH] = saved
+        envs.disable_envs_cache()
 
 
 def greedy_params(max_tokens: int, logprobs: int | None = None):

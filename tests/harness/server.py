@@ -73,6 +73,20 @@ class VllmServer:
         if getattr(self, "_log", None):
             self._log.close()
 
+    def kill_tree(self) -> None:
+        """SIGKILL whatever is left of the server's process group (the server may be gone, its engine
+        core or worker not), then ``stop()``: for tests that kill parts of the tree and must leak nothing
+        when they fail."""
+        import os
+        import signal
+
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.stop()
+
     def __enter__(self) -> VllmServer:
         return self.start()
 

@@ -249,3 +249,17 @@ def test_crashing_compiler_process_is_a_failed_case(toolchain_dir, tmp_path):
     assert r["failure"] == "crash" and "SIGABRT" in r["error"]
     assert not r["native_ok"]
     assert runner.check([r]) and "CRASH" in runner.format_table([r])
+
+
+@e2e
+def test_a_crash_or_a_hang_loses_only_its_own_case(toolchain_dir, tmp_path):
+    """One worker, one arch: the compiler process that aborts on the first case and the one that hangs
+    on the second are replaced, and the third case still builds."""
+    broken = {"function": "k", "signature": {}, "arch": "dg2"}
+    cases = [{**broken, "module": "tests.intel_compile_check._abort_on_import"},
+             {**broken, "module": "tests.intel_compile_check._hang_on_import"}, dequant_case("dg2")]
+    crash, hang, ok = runner.run_cases(cases, jobs=1, results_dir=tmp_path, toolchain_dir=toolchain_dir, timeout=30)
+    assert crash["failure"] == "crash" and "SIGABRT" in crash["error"]
+    assert hang["failure"] == "timeout" and hang["error"] == "timed out after 30 s"
+    assert ok["native_ok"] and ok["error"] is None and not ok["from_cache"]
+    assert len(list(tmp_path.glob("*.json"))) == 2  # a timeout is not cached

@@ -6,6 +6,7 @@ Run in its own process with ``PYTHONPATH=CACHE_DIR/triton-xpu:<repo root>`` (see
 (an LLVM assertion aborts the process) only loses this one case::
 
     python tools/intel_compile/driver.py CASE.json     # or the case on stdin; one JSON result on stdout
+    python tools/intel_compile/driver.py --serve       # one case per stdin line, one result line each
 
 Stages: the real ``@triton.jit`` function is imported from the plugin and lowered to SPIR-V by triton-xpu's
 Intel backend with the device properties the runtime would see on the chosen GPU; ``ocloc compile`` turns
@@ -409,18 +410,44 @@ def default_ocloc() -> str:
     return str(Path(triton.__file__).resolve().parents[2] / "ocloc" / "ocloc")
 
 
+def serve(ocloc: str) -> int:
+    """Compile cases read one JSON line at a time from stdin, one JSON result line each on stdout, until
+    stdin closes. The runner keeps one such process per worker so that torch, the plugin and triton-xpu
+    are imported once, not once per case; it still times each case and, when a case aborts or hangs the
+    compiler, kills this process, reports that case and starts a fresh one for the rest. One process
+    compiles for one arch only (the runner's choice): the backend keeps per-arch state between compiles."""
+    # Result lines go to the original stdout; anything else written there (by Python or by native code)
+    # goes to stderr, so it cannot be mistaken for a result.
+    results = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        case = json.loads(line)
+        result = compile_case(case, ocloc)
+        result["case"] = case
+        results.write(json.dumps(result, sort_keys=True) + "\n")
+        results.flush()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("case", nargs="?", default="-", help="case JSON file ('-' or nothing: stdin)")
     parser.add_argument("--ocloc", help="ocloc executable (default: CACHE_DIR/ocloc/ocloc next to triton-xpu)")
     parser.add_argument("--keep", type=Path, help="keep SPIR-V, binary and disassembly under this folder")
+    parser.add_argument("--serve", action="store_true",
+                        help="compile one case per stdin line, one result line each (see serve())")
     args = parser.parse_args(argv)
-    text = sys.stdin.read() if args.case == "-" else Path(args.case).read_text()
-    case = json.loads(text)
-    # Triton's on-disk cache would turn the second compile of a case into a lookup and hide its cost;
-    # a private one per process also keeps triton-xpu's entries out of the project Triton's cache.
+    # Triton's on-disk cache would turn a repeated compile into a lookup and hide its cost; a private
+    # one per process also keeps triton-xpu's entries out of the project Triton's cache.
     with tempfile.TemporaryDirectory(prefix="intel_compile_triton_") as triton_cache:
         os.environ["TRITON_CACHE_DIR"] = triton_cache
+        if args.serve:
+            return serve(args.ocloc or default_ocloc())
+        text = sys.stdin.read() if args.case == "-" else Path(args.case).read_text()
+        case = json.loads(text)
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
         result = compile_case(case, args.ocloc or default_ocloc(), keep=args.keep)

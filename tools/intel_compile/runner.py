@@ -1,8 +1,10 @@
 """Run Intel compile cases (see ``driver.py``) in parallel, cached, and judge the results.
 
-Each distinct case runs once in its own subprocess under a timeout: Intel's compiler can take minutes on
-DG2 and a bad launch configuration can abort the process (an LLVM assertion), and either must come back
-as a failed case, never as a hang or a crash of the caller. Results are cached as JSON under
+Each distinct case runs once under a timeout, in a compiler process of the runner's (``driver.py --serve``,
+one per worker and arch, so torch and triton-xpu are imported once per process rather than once per case):
+Intel's compiler can take minutes on DG2 and a bad launch configuration can abort the process (an LLVM
+assertion), and either must come back as that case's failure, never as a hang or a crash of the caller;
+the process is then replaced for the remaining cases. Results are cached as JSON under
 ``$IPEX_PLUGIN_CACHE/intel_compile/results/`` (default ``~/.cache/vllm_ipex_plugin``), keyed by the kernel
 sources, the case, the arch, the driver and the toolchain versions, so an unchanged kernel is not rebuilt.
 
@@ -18,16 +20,19 @@ failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,40 +159,65 @@ def _failed(case: dict[str, Any], failure: str, error: str, seconds: float) -> d
             "error": error, "case": case}
 
 
-def run_case(case: dict[str, Any], toolchain_dir: Path, timeout: float = DEFAULT_TIMEOUT,
-             extra_paths: Sequence[Path] = (), python: str = sys.executable) -> tuple[dict[str, Any], bool]:
-    """Run the driver on one case in a fresh process (its own process group, so a timeout also ends the
-    ocloc it started). Returns (result, cacheable): a timeout depends on the machine's load, so it is
-    reported but not cached."""
-    tc = Path(toolchain_dir)
-    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "PYTHONPATH")}
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (tc / "triton-xpu", REPO_ROOT, *extra_paths))
-    env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [python, str(DRIVER), "-", "--ocloc", str(tc / "ocloc" / "ocloc")]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=REPO_ROOT, start_new_session=True)
-    try:
-        out, err = proc.communicate(json.dumps(case), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return _failed(case, "timeout", f"timed out after {timeout:g} s", time.monotonic() - t0), False
-    seconds = time.monotonic() - t0
-    if proc.returncode == 0:
+class DriverProcess:
+    """One ``driver.py --serve`` process (its own process group, so a kill also ends the ocloc it started)
+    that compiles cases for one arch, one at a time, each under a timeout.
+
+    A case that times out or takes the process down (an LLVM assertion aborts it) comes back as that case's
+    failed result and leaves this object dead; the caller starts a fresh one for the next case."""
+
+    def __init__(self, arch: str, toolchain_dir: Path, extra_paths: Sequence[Path] = (),
+                 python: str = sys.executable) -> None:
+        tc = Path(toolchain_dir)
+        env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "PYTHONPATH")}
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (tc / "triton-xpu", REPO_ROOT, *extra_paths))
+        env.setdefault("OMP_NUM_THREADS", "1")
+        self.arch = arch
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen([python, str(DRIVER), "--serve", "--ocloc", str(tc / "ocloc" / "ocloc")],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+                                      env=env, cwd=REPO_ROOT, start_new_session=True)
+        self.alive = True
+
+    def run(self, case: dict[str, Any], timeout: float = DEFAULT_TIMEOUT) -> tuple[dict[str, Any], bool]:
+        """Compile ``case`` (of this process's arch). Returns (result, cacheable): a timeout depends on the
+        machine's load, so it is reported but not cached."""
+        t0 = time.monotonic()
         try:
-            return json.loads(out.strip().splitlines()[-1]), True
-        except (ValueError, IndexError):
-            pass
-    if proc.returncode < 0:
-        how = f"killed by {signal.Signals(-proc.returncode).name}"
-    else:
-        how = f"exited with {proc.returncode}"
-    tail = "\n".join(err.strip().splitlines()[-15:])
-    # An abort or a segfault of the compiler is the case's own result; anything else (killed from outside,
-    # a broken environment) may not recur, so it is not cached.
-    cacheable = proc.returncode in (-signal.SIGABRT, -signal.SIGSEGV)
-    return _failed(case, "crash", f"compiler process {how}: {tail}"[:4000], seconds), cacheable
+            self._proc.stdin.write(json.dumps(case) + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the process is gone: reported below as a crash
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            return _failed(case, "timeout", f"timed out after {timeout:g} s", time.monotonic() - t0), False
+        line = self._proc.stdout.readline()
+        if line.strip():
+            try:
+                return json.loads(line), True
+            except ValueError:
+                pass
+        self.alive = False
+        returncode = self._proc.wait()
+        seconds = time.monotonic() - t0
+        how = f"killed by {signal.Signals(-returncode).name}" if returncode < 0 else f"exited with {returncode}"
+        self._stderr.seek(0)
+        tail = "\n".join(self._stderr.read().strip().splitlines()[-15:])
+        self._stderr.close()
+        # An abort or a segfault of the compiler is the case's own result; anything else (killed from outside,
+        # a broken environment) may not recur, so it is not cached.
+        cacheable = returncode in (-signal.SIGABRT, -signal.SIGSEGV)
+        return _failed(case, "crash", f"compiler process {how}: {tail}"[:4000], seconds), cacheable
+
+    def close(self) -> None:
+        """End the process (and anything it started)."""
+        if self.alive:
+            self.alive = False
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.communicate()
+            self._stderr.close()
 
 
 def expand_archs(cases: Iterable[dict[str, Any]], archs: Sequence[str]) -> list[dict[str, Any]]:
@@ -235,8 +265,7 @@ def run_cases(cases: Sequence[dict[str, Any]], *, jobs: int | None = None, timeo
                 pass  # a damaged entry is rebuilt
         todo.append(key)
 
-    def work(key: str) -> None:
-        result, cacheable = run_case(distinct[key], tc, timeout, extra, python)
+    def save(key: str, result: dict[str, Any], cacheable: bool) -> None:
         result.update(key=key, toolchain=versions.split(), from_cache=False)
         results[key] = result
         if cacheable:
@@ -245,8 +274,35 @@ def run_cases(cases: Sequence[dict[str, Any]], *, jobs: int | None = None, timeo
                 json.dump(result, f, sort_keys=True, indent=1)
             os.replace(tmp, rdir / f"{key}.json")
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
-        list(pool.map(work, todo))
+    # Workers take cases from one queue, sorted by arch so that each keeps its driver process (one arch
+    # per process) for long runs of cases.
+    queue = deque(sorted(todo, key=lambda k: str(distinct[k].get("arch"))))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        driver: DriverProcess | None = None
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    key = queue.popleft()
+                case = distinct[key]
+                if driver is None or not driver.alive or driver.arch != case.get("arch"):
+                    if driver is not None:
+                        driver.close()
+                    driver = DriverProcess(str(case.get("arch")), tc, extra, python)
+                save(key, *driver.run(case, timeout))
+        finally:
+            if driver is not None:
+                driver.close()
+
+    workers = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(jobs or os.cpu_count() or 1,
+                                                                                        len(todo))))]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
 
     out = []
     for case, key in zip(cases, keys, strict=True):

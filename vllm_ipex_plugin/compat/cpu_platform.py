@@ -17,11 +17,23 @@ def import_cpu_kernels() -> None:
     CpuPlatform.import_kernels()
 
 
-def register_cpu_triton_kernel_overrides() -> None:
-    """The C++ fallbacks vLLM's CPU platform registers for vLLM's core Triton helpers.
+_overrides_registered = False
 
-    Without a Triton CPU backend, slot mapping and rejection sampling need them.
+
+def register_cpu_triton_kernel_overrides() -> None:
+    """The C++ fallbacks vLLM's CPU platform registers for vLLM's core Triton helpers, once per process.
+
+    Without a Triton CPU backend, slot mapping and rejection sampling need them. vLLM calls the
+    platform hook at every worker start; the overrides rebind module attributes process-wide, so a
+    second engine in the same process (an in-process engine core, ``VLLM_ENABLE_V1_MULTIPROCESSING=0``)
+    would only wrap the wrappers, and vLLM's rebinding scan over ``sys.modules`` fails once numba's
+    llvmlite is loaded (its ``ffi.lib`` answers ``__dict__`` with a C-function wrapper), which vLLM's
+    ngram speculative decoding does.
     """
+    global _overrides_registered
+    if _overrides_registered:
+        return
     from vllm.platforms.cpu import CpuPlatform
 
     CpuPlatform.register_triton_kernel_overrides()
+    _overrides_registered = True

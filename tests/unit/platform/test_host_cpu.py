@@ -60,3 +60,25 @@ def test_llm_on_avx2_kernels_matches_transformers(tmp_path, tiny_llama_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert result["libs"] == ["_C_AVX2.abi3.so"], result["libs"]
     assert_greedy_matches(hf_model(tiny_llama_path), result["tokens"], NEW_TOKENS)
+
+
+_REGISTER_TWICE = """
+from vllm_ipex_plugin.compat import cpu_platform
+from vllm.v1.worker import block_table
+
+cpu_platform.register_cpu_triton_kernel_overrides()
+first = block_table.ComputeSlotMappingKernel.kernel
+import llvmlite.binding.ffi  # noqa: F401  (numba's; vLLM's ngram proposer loads it)
+cpu_platform.register_cpu_triton_kernel_overrides()  # a second engine in this process
+assert block_table.ComputeSlotMappingKernel.kernel is first, "the overrides were wrapped again"
+print("OK")
+"""
+
+
+def test_cpu_kernel_overrides_are_registered_once_per_process():
+    """A second engine in one process (an in-process engine core) reuses the first's C++ fallbacks:
+    vLLM's rebinding scan would fail on numba's llvmlite, and would wrap the wrappers."""
+    from tests.harness.runners import run_python
+
+    proc = run_python(_REGISTER_TWICE, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stderr[-3000:]
