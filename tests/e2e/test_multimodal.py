@@ -3,11 +3,11 @@ with images (two images of different sizes in one batch), of ``LLM.chat()`` with
 image, and of the server's ``/v1/chat/completions``, against transformers' greedy tokens on the
 same tiny random weights (``tests/harness/vlm_models.py``), float32 on both sides.
 
-PaliGemma and Gemma3 attend bidirectionally over their image tokens (PaliGemma over the whole
-prompt prefix) in transformers; the plugin's attention backend, like vLLM's own CPU backend,
-runs every position causally (README, "Not yet"). Their reference is transformers with the
-token types that make every position causal: what that checks is the vision tower, projector,
-placeholder expansion and language model, not the prefix attention.
+PaliGemma and Gemma3 attend bidirectionally over their image tokens: vLLM hands the backend each
+image's token span (``mm_prefix_range``) and the plugin's kernels let every position of a span see
+the whole span. transformers' reference gets the same spans through its token types (Gemma3: 1
+on image tokens; PaliGemma: 0 on image tokens, 1 elsewhere -- transformers' PaliGemma would make
+the whole text prompt bidirectional as well, which vLLM does on no platform).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.harness.runners import with_llm
 from tests.harness.vlm_models import build_tiny_vlm, image_placeholder
 
 FAMILIES = ["llava", "qwen2_vl", "idefics3", "paligemma", "gemma3"]
-CAUSAL_TOKEN_TYPE = {"paligemma": 1, "gemma3": 0}  # token_type_ids value that makes a position causal
+PREFIX_LM = ("paligemma", "gemma3")  # families whose image tokens attend bidirectionally
 MAX_TOKENS = 8
 QUESTION = "Describe the picture."
 
@@ -58,8 +58,16 @@ def _reference(path: str):
     return model.eval(), AutoProcessor.from_pretrained(path)
 
 
-def _hf_greedy(model, processor, family: str, text: str, image) -> list[int]:
-    """transformers' greedy continuation (full forward per token, no cache)."""
+def _token_types(model, family: str, ids: torch.Tensor, bidirectional: bool) -> torch.Tensor:
+    """The token types that give transformers vLLM's attention: each image's tokens one
+    bidirectional span (``bidirectional``), every other position causal; or all causal."""
+    image = (ids == model.config.image_token_id).long() if bidirectional else torch.zeros_like(ids)
+    return 1 - image if family == "paligemma" else image
+
+
+def _hf_greedy(model, processor, family: str, text: str, image, bidirectional: bool = True) -> list[int]:
+    """transformers' greedy continuation (full forward per token, no cache); ``bidirectional``
+    False: image tokens causal too."""
     inputs = dict(processor(text=text, images=image, return_tensors="pt"))
     inputs.pop("labels", None)
     ids, out = inputs.pop("input_ids"), []
@@ -70,8 +78,8 @@ def _hf_greedy(model, processor, family: str, text: str, image) -> list[int]:
         for _ in range(MAX_TOKENS):
             grown = {k: torch.cat([v, v.new_zeros(1, ids.shape[1] - prompt_len)], 1) for k, v in per_token.items()}
             step = {**inputs, **grown, "input_ids": ids, "attention_mask": torch.ones_like(ids)}
-            if "token_type_ids" in step:
-                step["token_type_ids"] = torch.full_like(ids, CAUSAL_TOKEN_TYPE.get(family, 0))
+            if family in PREFIX_LM:
+                step["token_type_ids"] = _token_types(model, family, ids, bidirectional)
             token = model(**step).logits[0, -1].argmax().item()
             out.append(token)
             ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
@@ -103,8 +111,11 @@ def test_image_prompts_match_transformers(family):
     batch, chat = _vllm(path)
     model, processor = _reference(path)
     images = _images()
-    assert batch == [_hf_greedy(model, processor, family, _prompt(family), im) for im in images]
+    expected = [_hf_greedy(model, processor, family, _prompt(family), im) for im in images]
+    assert batch == expected
     assert chat == _hf_greedy(model, processor, family, _chat_text(processor), images[0])
+    if family in PREFIX_LM:  # the spans matter on these weights: causal image tokens answer otherwise
+        assert expected != [_hf_greedy(model, processor, family, _prompt(family), im, False) for im in images]
 
 
 @pytest.mark.e2e

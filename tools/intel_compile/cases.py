@@ -90,7 +90,7 @@ def _attention_types(dtype: torch.dtype) -> dict[str, str]:
     t = _ptr(dtype)
     types = {"q_ptr": t, "kc_ptr": t, "vc_ptr": t, "k_desc": t, "v_desc": t, "kn_desc": t, "vn_desc": t,
              "out_ptr": t, "part_ptr": "*fp32", "ml_ptr": "*fp32", "qb_req_ptr": "*i32", "qb_start_ptr": "*i32",
-             "qsl_ptr": "*i32", "seq_ptr": "*i32", "bt_ptr": "*i32", "key_ptr": t, "value_ptr": t,
+             "qsl_ptr": "*i32", "seq_ptr": "*i32", "bt_ptr": "*i32", "mm_ptr": "*i32", "key_ptr": t, "value_ptr": t,
              "slot_ptr": "*i64", "scale": "fp32", "soft_cap": "fp32"}
     return types
 
@@ -165,14 +165,22 @@ def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> l
     return cases
 
 
+# Image spans per request of a multimodal prefix LM's steps (Gemma3, PaliGemma: one per image).
+MM_SPANS = 2
+
+
 def attention_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
     """Every attention launch for the model's head counts at each head size and block size, plain
-    and with a sliding window + soft-capping (Gemma-2 style)."""
+    and with a sliding window + soft-capping (Gemma-2 style); and at block size 16, the launches
+    of steps with bidirectional image spans (``MM_SPANS`` per request)."""
     cases = []
     for head_size in HEAD_SIZES:
         for block_size in BLOCK_SIZES:
-            for extras in ({}, {"sliding_window": 4096, "logits_soft_cap": 50.0}):
-                variant = " window+cap" if extras else ""
+            variants = [{}, {"sliding_window": 4096, "logits_soft_cap": 50.0}]
+            if block_size == 16:
+                variants.append({"mm_ranges": MM_SPANS})
+            for extras in variants:
+                variant = (" image spans" if "mm_ranges" in extras else " window+cap") if extras else ""
                 for launch in launch_configs(facts, head_size, model.num_heads, model.num_kv_heads, block_size,
                                              MODEL_DTYPE, **extras):
                     label = f"{launch.name} d{head_size} block{block_size}{variant} ({'; '.join(launch.cases)})"

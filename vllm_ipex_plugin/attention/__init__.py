@@ -22,22 +22,3 @@ def register_attention_backend() -> None:
     if BACKEND_NAME in AttentionBackendEnum.__members__:
         return
     register_backend(BACKEND_NAME, BACKEND_PATH)
-
-
-MM_PREFIX_CAVEAT = (
-    "vllm_ipex_plugin: this model attends bidirectionally over its image tokens (Gemma3, PaliGemma); "
-    "the plugin's attention backend runs them causally, as vLLM's CPU backend does, so its outputs can "
-    "differ from transformers' on image prompts."
-)
-
-
-def backend_caveats(selector_config) -> list[str]:
-    """What ``IPEX_XPU_ATTN`` runs differently from the model's reference for a layer with
-    ``selector_config`` (vLLM's ``AttentionSelectorConfig``), one warning line each.
-
-    The backend does not refuse such models: vLLM's CPU backend runs them the same way, and
-    text prompts are unaffected."""
-    caveats = []
-    if getattr(selector_config, "use_mm_prefix", False):
-        caveats.append(MM_PREFIX_CAVEAT)
-    return caveats

@@ -4,7 +4,8 @@ KV cache: vLLM's per-layer logical view ``[num_blocks, num_kv_heads, block_size,
 2 * head_size]`` (K then V on the last dim, any physical layout); the backend works on
 ``[num_blocks, block_size, num_kv_heads, head_size]`` views of it. Prefill, decode,
 mixed batches (chunked prefill), cached prefixes (prefix caching), GQA/MQA, sliding
-window and logit soft-capping go through one code path; the kernels come from a
+window, logit soft-capping and the bidirectional image spans of multimodal prefix LMs go
+through one code path; the kernels come from a
 provider (see ``providers.py``).
 """
 
@@ -28,7 +29,7 @@ from vllm.v1.kv_cache_interface import AttentionSpec
 
 from vllm_ipex_plugin.attention import BACKEND_NAME
 from vllm_ipex_plugin.attention.providers import AttentionProvider, select_provider
-from vllm_ipex_plugin.kernels.attention.batch import PagedBatch
+from vllm_ipex_plugin.kernels.attention.batch import PagedBatch, mm_range_tensor
 from vllm_ipex_plugin.kernels.common.device import device_facts
 from vllm_ipex_plugin.log import get_logger
 
@@ -78,6 +79,9 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
 
             plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads,
                              seq_lens=m.seq_lens, facts=self.facts, head_size=self.head_size)
+        # Spans only change what a query sees of later keys; a step whose every request has one new
+        # token (its last position) has none to see.
+        spans = mm_range_tensor(m.mm_req_doc_ranges, m.num_reqs, self.device) if m.max_query_len > 1 else None
         return IpexAttentionMetadata(
             num_actual_tokens=m.num_actual_tokens,
             max_query_len=m.max_query_len,
@@ -92,6 +96,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
                 max_query_len=m.max_query_len,
                 max_seq_len=m.max_seq_len,
                 plan=plan,
+                mm_ranges=spans,
             ),
         )
 
@@ -131,6 +136,11 @@ class IpexAttentionBackend(AttentionBackend):
 
     @classmethod
     def supports_sliding_window(cls) -> bool:
+        return True
+
+    @classmethod
+    def supports_mm_prefix(cls) -> bool:
+        """Bidirectional spans of multimodal prefix LMs (Gemma3, PaliGemma): every provider."""
         return True
 
     @classmethod

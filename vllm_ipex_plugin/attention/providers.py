@@ -83,7 +83,7 @@ class TritonProvider:
         launch.paged_attention(
             query, key_cache, value_cache, batch.query_start_loc, batch.seq_lens, batch.block_table,
             batch.num_reqs, batch.max_query_len, scale, out, sliding_window, logits_soft_cap,
-            causal=batch.causal, plan=batch.plan, key=key, value=value,
+            causal=batch.causal, plan=batch.plan, key=key, value=value, mm_ranges=batch.mm_ranges,
         )
 
 
@@ -111,7 +111,8 @@ def xpu_kernels_support(query: torch.Tensor, key_cache: torch.Tensor) -> bool:
 
 class XpuKernelsProvider(TritonProvider):
     """``vllm_xpu_kernels.flash_attn_interface.flash_attn_varlen_func`` over the paged cache;
-    the KV write and any case it does not support use the Triton kernels."""
+    the KV write and any case it does not support (bidirectional spans among them) use the
+    Triton kernels."""
 
     name = "xpu_kernels"
 
@@ -123,7 +124,7 @@ class XpuKernelsProvider(TritonProvider):
     def attend(
         self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
     ) -> None:
-        if not xpu_kernels_support(query, key_cache):
+        if batch.mm_ranges is not None or not xpu_kernels_support(query, key_cache):
             return super().attend(
                 query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv
             )

@@ -19,7 +19,7 @@ import torch
 from vllm.platforms.interface import Platform, PlatformEnum
 
 from vllm_ipex_plugin import envs
-from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, backend_caveats, register_attention_backend
+from vllm_ipex_plugin.attention import BACKEND_NAME, BACKEND_PATH, register_attention_backend
 from vllm_ipex_plugin.compat import cpu_platform, vllm_env
 from vllm_ipex_plugin.distributed.ccl_presets import apply_ccl_presets
 from vllm_ipex_plugin.log import get_logger
@@ -134,8 +134,6 @@ class XpuPlatform(Platform):
             )
         name = getattr(selected_backend, "name", None)
         if name is None or name == BACKEND_NAME:
-            for caveat in backend_caveats(attn_selector_config):
-                logger.warning_once(caveat)
             return BACKEND_PATH
         if name == "TRITON_ATTN" and not cls.is_host_mode():
             return _TRITON_ATTN_PATH

@@ -34,6 +34,22 @@ class PagedBatch:
     max_query_len: int = 0
     max_seq_len: int = 0
     plan: object | None = None  # Triton work split for this step (kernels.attention.plan.make_plan)
+    # Bidirectional spans (multimodal prefix LMs: Gemma3, PaliGemma): [num_reqs, ranges, 2] int32 of
+    # inclusive absolute positions (start, end); a query inside a span also sees every key of that span,
+    # later ones included. Spans with start >= end are padding. None: no span in this step.
+    mm_ranges: torch.Tensor | None = None
+
+
+def mm_range_tensor(ranges: dict[int, list[tuple[int, int]]] | None, num_reqs: int,
+                    device: torch.device | str) -> torch.Tensor | None:
+    """vLLM's per-request spans (``CommonAttentionMetadata.mm_req_doc_ranges``: request index ->
+    ``[(start, end), ...]``, inclusive) as ``PagedBatch.mm_ranges``: padded with ``(0, 0)`` to a
+    power-of-two count per request (few distinct kernel variants), or None when no request has one."""
+    if not ranges or not any(ranges.get(i) for i in range(num_reqs)):
+        return None
+    width = 1 << (max(len(ranges.get(i) or ()) for i in range(num_reqs)) - 1).bit_length()
+    rows = [list(ranges.get(i) or ()) + [(0, 0)] * (width - len(ranges.get(i) or ())) for i in range(num_reqs)]
+    return torch.tensor(rows, dtype=torch.int32).to(device)
 
 
 class KvRead(IntEnum):

@@ -45,6 +45,16 @@ def _gather_context(
     return blocks.reshape(-1, cache.shape[2], cache.shape[3])[:context_len]
 
 
+def mm_span_mask(spans: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+    """Where a query and a key lie in one bidirectional span (``spans``: ``[ranges, 2]`` inclusive
+    ``(start, end)``; ``start >= end`` is padding): vLLM's ``(causal AND window) OR span`` mask."""
+    out = torch.zeros(q_pos.shape[0], k_pos.shape[1], dtype=torch.bool, device=q_pos.device)
+    for start, end in spans.tolist():
+        if start < end:
+            out |= (q_pos >= start) & (q_pos <= end) & (k_pos >= start) & (k_pos <= end)
+    return out
+
+
 def paged_attention(
     query: torch.Tensor,
     key_cache: torch.Tensor,
@@ -61,6 +71,7 @@ def paged_attention(
     code path. GQA/MQA: query head ``h`` reads KV head ``h // (num_heads // num_kv_heads)``.
     ``sliding_window`` keeps keys with ``query_pos - key_pos < sliding_window``;
     ``logits_soft_cap`` applies ``cap * tanh(score / cap)`` before the softmax.
+    ``batch.mm_ranges``: spans whose positions also see each other (``mm_span_mask``).
     """
     num_heads = query.shape[1]
     num_kv_heads = key_cache.shape[2]
@@ -91,6 +102,8 @@ def paged_attention(
             allowed &= k_pos <= q_pos
         if sliding_window is not None and sliding_window > 0:
             allowed &= (q_pos - k_pos) < sliding_window
+        if batch.mm_ranges is not None:
+            allowed |= mm_span_mask(batch.mm_ranges[i], q_pos, k_pos)
         scores = scores.masked_fill(~allowed, float("-inf"))
         probs = torch.softmax(scores, dim=-1)
         out[q_start:q_end] = torch.einsum("hqk,khd->qhd", probs, v).to(out.dtype)

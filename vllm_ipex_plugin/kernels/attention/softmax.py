@@ -114,13 +114,44 @@ def attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, k
 
 
 @triton.jit
+def span_bounds(mm_row, q_pos, row_ok, seq_len, kv_start, kv_end, MM_RANGES: tl.constexpr):
+    """``(kv_start, kv_end)`` widened to every bidirectional span (``mm_row``: the request's
+    ``MM_RANGES`` inclusive ``(start, end)`` pairs; ``start >= end`` is padding) that holds one of
+    the rows' positions."""
+    q_lo = tl.min(tl.where(row_ok, q_pos, seq_len))
+    q_hi = tl.max(tl.where(row_ok, q_pos, -1))
+    for i in tl.static_range(MM_RANGES):
+        start = tl.load(mm_row + 2 * i)
+        end = tl.load(mm_row + 2 * i + 1)
+        hit = (start < end) & (start <= q_hi) & (end >= q_lo)
+        kv_start = tl.where(hit, tl.minimum(kv_start, start), kv_start)
+        kv_end = tl.where(hit, tl.maximum(kv_end, tl.minimum(end + 1, seq_len)), kv_end)
+    return kv_start, kv_end
+
+
+@triton.jit
+def in_spans(mm_row, q_pos, pos, MM_RANGES: tl.constexpr):
+    """``[rows, BLOCK_N]``: the row's position and the key's lie in one bidirectional span."""
+    both = (q_pos[:, None] < 0) & (pos[None, :] < 0)  # all False, of the tile's shape
+    for i in tl.static_range(MM_RANGES):
+        start = tl.load(mm_row + 2 * i)
+        end = tl.load(mm_row + 2 * i + 1)
+        q_in = (q_pos >= start) & (q_pos <= end) & (start < end)
+        k_in = (pos >= start) & (pos <= end)
+        both = both | (q_in[:, None] & k_in[None, :])
+    return both
+
+
+@triton.jit
 def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok,
                   d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
                   scale, soft_cap, window, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
                   PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
-                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr, SCORE_FMA: tl.constexpr):
-    """Online softmax over tiles that need masks (context tail, causal diagonal, window): a
-    row may have no valid position yet, so its running max can be -inf."""
+                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr, SCORE_FMA: tl.constexpr, mm_row=None,
+                  MM_RANGES: tl.constexpr = 0):
+    """Online softmax over tiles that need masks (context tail, causal diagonal, window, spans):
+    a row may have no valid position yet, so its running max can be -inf. The mask is vLLM's
+    ``(causal AND window) OR (query and key in one span)``."""
     n = tl.arange(0, BLOCK_N)
     for start in range(lo, hi, BLOCK_N):
         pos = start + n
@@ -129,11 +160,14 @@ def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo
         s = tile_scores(q, q1, q_rows, row_ok, kc_ptr, k_desc, blk, off, kvh, stride_kb, stride_kn, stride_kh, pos_ok,
                         d_ok, d_ok1, block_size, D, BLOCK_N, DH, PAD_D, True, KV_LOAD, HALVES, SCORE_FMA)
         s = log2_scores(s, scale, soft_cap, USE_CAP)
-        ok = row_ok[:, None] & pos_ok[None, :]
+        valid = row_ok[:, None] & pos_ok[None, :]
+        ok = valid
         if CAUSAL:
             ok = ok & (pos[None, :] <= q_pos[:, None])
         if USE_WINDOW:
             ok = ok & (q_pos[:, None] - pos[None, :] < window)
+        if MM_RANGES > 0:
+            ok = ok | (valid & in_spans(mm_row, q_pos, pos, MM_RANGES))
         s = tl.where(ok, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)

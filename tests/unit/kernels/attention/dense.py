@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 
-def dense_attention(q, k, v, scale, window=None, soft_cap=None):
-    """q [Lq, H, D], k/v [Lk, Hkv, D]; the Lq queries are the last Lq positions (causal)."""
+def dense_attention(q, k, v, scale, window=None, soft_cap=None, spans=()):
+    """q [Lq, H, D], k/v [Lk, Hkv, D]; the Lq queries are the last Lq positions (causal).
+    ``spans``: inclusive (start, end) position ranges attended bidirectionally, as
+    FlexAttention and vLLM order it: (causal AND window) OR (query and key in one span)."""
     group = q.shape[1] // k.shape[1]
     k = k.double().repeat_interleave(group, 1)
     v = v.double().repeat_interleave(group, 1)
@@ -19,5 +21,7 @@ def dense_attention(q, k, v, scale, window=None, soft_cap=None):
     mask = kpos <= qpos
     if window:
         mask &= (qpos - kpos) < window
+    for start, end in spans:
+        mask |= (qpos >= start) & (qpos <= end) & (kpos >= start) & (kpos <= end)
     s = s.masked_fill(~mask, float("-inf"))
     return torch.einsum("hqk,khd->qhd", torch.softmax(s, -1), v)

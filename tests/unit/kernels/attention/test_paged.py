@@ -79,6 +79,40 @@ def test_matches_reference(block_size, num_heads, num_kv, head, window, cap, spl
     assert (out - expected).abs().max().item() < ATOL
 
 
+# Inclusive bidirectional spans per request of test_bidirectional_spans_match_reference: before a
+# decode token; straddling a cached prefix and its new chunk; two in a fresh prefill (one ending at
+# its last token); none.
+SPANS = [[(3, 12)], [(35, 50)], [(2, 8), (12, 20)], []]
+
+
+@pytest.mark.parametrize("block_size,kv_load", [(16, "block"), (64, "desc"), (8, "gather")])
+@pytest.mark.parametrize("window,splits", [(None, 1), (None, 2), (5, 1)])
+def test_bidirectional_spans_match_reference(block_size, kv_load, window, splits, monkeypatch):
+    """Multimodal prefix-LM spans: a query inside a span also sees the span's later keys, across KV
+    tiles and context splits, with and without a sliding window."""
+    from vllm_ipex_plugin.kernels.attention.batch import mm_range_tensor
+
+    monkeypatch.setenv("IPEX_PLUGIN_ATTN_KV_LOAD", kv_load)
+    gen = torch.Generator().manual_seed(block_size + splits)
+    requests = [(29, 1), (40, 17), (0, 21), (block_size, 1)]
+    kc, vc, table, starts, seq_lens, keys, values, slots = _batch(block_size, 2, 64, requests, gen, packed=True)
+    for k, v, sl in zip(keys, values, slots, strict=True):
+        at.write_kv_cache(k, v, kc, vc, sl)
+    query = torch.randn(starts[-1], 8, 64, generator=gen)
+    qsl, sl_t = torch.tensor(starts, dtype=torch.int32), torch.tensor(seq_lens, dtype=torch.int32)
+    spans = mm_range_tensor(dict(enumerate(SPANS)), len(requests), "cpu")
+    expected = torch.full_like(query, float("nan"))
+    ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests), mm_ranges=spans), 0.125,
+                        expected, window)
+    causal = torch.full_like(query, float("nan"))
+    ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests)), 0.125, causal, window)
+    assert (expected - causal).abs().max().item() > 0.01  # the spans change the answer
+    out = torch.full_like(query, float("nan"))
+    at.paged_attention(query, kc, vc, qsl, sl_t, table, len(requests), max(n for _, n in requests), 0.125, out,
+                       window, splits=splits, mm_ranges=spans)
+    assert (out - expected).abs().max().item() < ATOL
+
+
 def test_decode_only_batch_with_default_splits():
     gen = torch.Generator().manual_seed(3)
     requests = [(100, 1), (7, 1), (64, 1)]

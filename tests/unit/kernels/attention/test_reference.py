@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.unit.kernels.attention.dense import dense_attention
-from vllm_ipex_plugin.kernels.attention.batch import PagedBatch
+from vllm_ipex_plugin.kernels.attention.batch import PagedBatch, mm_range_tensor
 from vllm_ipex_plugin.kernels.attention.reference import paged_attention, write_kv_cache
 
 ATOL = 1e-5
@@ -23,6 +23,22 @@ ATOL = 1e-5
 @pytest.mark.parametrize("num_heads,num_kv_heads", [(4, 4), (8, 2), (6, 1)])
 @pytest.mark.parametrize("window,soft_cap", [(None, None), (7, None), (None, 30.0)])
 def test_paged_attention_matches_dense(block_size, num_heads, num_kv_heads, window, soft_cap):
+    _check_against_dense(block_size, num_heads, num_kv_heads, window, soft_cap)
+
+
+# Per request of _check_against_dense: inclusive bidirectional spans. Decode after a span; a span
+# straddling the cached prefix and the new chunk; two spans in a fresh prefill (one ending at its
+# last token); none.
+SPANS = [[(5, 20)], [(45, 60)], [(3, 9), (14, 22)], []]
+
+
+@pytest.mark.parametrize("block_size", [8, 64])
+@pytest.mark.parametrize("window", [None, 4])
+def test_bidirectional_spans_match_dense(block_size, window):
+    _check_against_dense(block_size, 8, 2, window, None, SPANS)
+
+
+def _check_against_dense(block_size, num_heads, num_kv_heads, window, soft_cap, spans=None):
     gen = torch.Generator().manual_seed(block_size * 100 + num_heads * 10 + num_kv_heads)
     head = 32
     # (context already cached, new tokens): decode, chunk continuing a prefix, fresh prefill
@@ -58,12 +74,13 @@ def test_paged_attention_matches_dense(block_size, num_heads, num_kv_heads, wind
         seq_lens=torch.tensor(seq_lens, dtype=torch.int32),
         block_table=block_table,
         num_reqs=len(requests),
+        mm_ranges=mm_range_tensor(dict(enumerate(spans)), len(requests), "cpu") if spans else None,
     )
     scale = head**-0.5
     paged_attention(query, key_cache, value_cache, batch, scale, out, window, soft_cap)
     assert not torch.isnan(out).any(), "unwritten output or read of an unwritten cache slot"
     for i in range(len(requests)):
-        ref = dense_attention(queries[i], full_k[i], full_v[i], scale, window, soft_cap)
+        ref = dense_attention(queries[i], full_k[i], full_v[i], scale, window, soft_cap, spans[i] if spans else ())
         got = out[starts[i] : starts[i + 1]].double()
         assert (got - ref).abs().max().item() < ATOL
 
@@ -75,3 +92,12 @@ def test_padding_slots_are_skipped():
     write_kv_cache(k, k, key_cache, value_cache, torch.tensor([0, -1, 9]))
     assert key_cache[0, 0].eq(1).all() and key_cache[1, 1].eq(1).all()
     assert key_cache.sum().item() == 8.0
+
+
+def test_span_tensor_pads_to_a_power_of_two_and_skips_empty_steps():
+    t = mm_range_tensor({0: [(1, 4)], 2: [(0, 3), (5, 9), (11, 12)]}, 3, "cpu")
+    assert t.dtype == torch.int32 and t.shape == (3, 4, 2)
+    assert t[0].tolist() == [[1, 4], [0, 0], [0, 0], [0, 0]] and t[1].eq(0).all()
+    assert t[2, :3].tolist() == [[0, 3], [5, 9], [11, 12]]
+    assert mm_range_tensor({}, 2, "cpu") is None and mm_range_tensor({0: []}, 1, "cpu") is None
+    assert mm_range_tensor(None, 1, "cpu") is None
