@@ -3,6 +3,7 @@
     python benchmarks/attention.py            # the tables
     python benchmarks/attention.py --sweep [N ...]   # prefill launch configurations (default 8k), best last
     python benchmarks/attention.py --check    # correctness only
+    python benchmarks/attention.py --spans    # prefill with bidirectional image spans vs causal and masked peers
 
 Decode: Llama-3-8B attention (32 query heads, 8 KV heads, head size 128, fp16 KV, block
 size 16) at batch {1, 16, 64, 128} x context {1k, 4k, 16k}; achieved fraction of the copy rate measured in the run
@@ -152,8 +153,90 @@ def sdpa_with(backend, call, flops: float) -> float | None:
         return None
 
 
+def span_layout(n: int, image_tokens: int, images: int) -> list[tuple[int, int]]:
+    """Inclusive spans of ``images`` images of ``image_tokens`` tokens, each after 64 text tokens."""
+    spans, pos = [], 64
+    for _ in range(images):
+        spans.append((pos, pos + image_tokens - 1))
+        pos += image_tokens + 64
+    assert pos <= n, (n, spans)
+    return spans
+
+
+def spans_table(gen) -> None:
+    """Prefill of a multimodal prefix LM's prompt (bidirectional image spans, ``--spans``): the
+    kernel with spans against itself without (plain causal), float32 SDPA with the dense mask as
+    the correctness reference, and the masked peers (SDPA with a boolean mask, FlexAttention with a
+    block mask) on the same inputs. Llama-3-8B heads (32 q / 8 KV x 128), fp16, block size 64."""
+    from vllm_ipex_plugin.kernels.attention.batch import mm_range_tensor
+
+    card = torch.cuda.get_device_name()
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        flex = torch.compile(flex_attention)
+    except Exception as exc:  # an older torch
+        print(f"FlexAttention unavailable: {exc}")
+        flex = None
+    print(f"\nprefill with bidirectional image spans, 32 q / 8 KV heads x 128, fp16, block 64, {card}")
+    print(f"{'seq':>6} {'spans':>12} {'causal us':>10} {'spans us':>9} {'overhead':>8} {'rel err':>8} "
+          f"{'SDPA mask us':>12} {'flex us':>8} {'ours/best peer':>14}")
+    for n, image_tokens, images in ((2048, 256, 2), (8192, 256, 4), (8192, 1024, 1)):
+        q, kc, vc, table, qsl, seq = make_batch(1, n, n, 32, 8, 128, 64, torch.float16, gen)
+        spans = span_layout(n, image_tokens, images)
+        mm = mm_range_tensor({0: spans}, 1, "cuda")
+        out, out_causal = torch.empty_like(q), torch.empty_like(q)
+        plan = at.make_plan(qsl, 1, n, 32, 8, seq_lens=seq)
+        causal_call = functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088, out_causal,
+                                        plan=plan)
+        span_call = functools.partial(at.paged_attention, q, kc, vc, qsl, seq, table, 1, n, 0.088, out, plan=plan,
+                                      mm_ranges=mm)
+        span_call()
+        k, v = dense_kv(kc, vc, table, n, 0)
+        pos = torch.arange(n, device="cuda")
+        mask = pos[None, :] <= pos[:, None]
+        for a, b in spans:
+            inside = (pos >= a) & (pos <= b)
+            mask |= inside[:, None] & inside[None, :]
+        qq, kk, vv = (x.transpose(0, 1).unsqueeze(0) for x in (q, k, v))
+        kk32, vv32 = (x.float().repeat_interleave(4, 1) for x in (kk, vv))
+        ref = F.scaled_dot_product_attention(qq.float(), kk32, vv32, attn_mask=mask, scale=0.088)[0].transpose(0, 1)
+        err = ((out.float() - ref).norm() / ref.norm()).item()
+        assert err < CHECK_BOUNDS[torch.float16], err
+        t_causal, t_span = timed(causal_call, reps=10), timed(span_call, reps=10)
+        kk16, vv16 = (x.repeat_interleave(4, 1).contiguous() for x in (kk, vv))
+        qc = qq.contiguous()
+        t_sdpa = timed(functools.partial(F.scaled_dot_product_attention, qc, kk16, vv16, attn_mask=mask, scale=0.088),
+                       reps=10)
+        t_flex = None
+        if flex is not None:
+            try:
+                span_id = torch.full((n,), -1, device="cuda", dtype=torch.int32)
+                for i, (a, b) in enumerate(spans):
+                    span_id[a : b + 1] = i
+
+                def mask_mod(b, h, qi, ki, span_id=span_id):
+                    return (ki <= qi) | ((span_id[qi] == span_id[ki]) & (span_id[qi] >= 0))
+
+                block_mask = create_block_mask(mask_mod, None, None, n, n, device="cuda")
+                flex_call = functools.partial(flex, qc, kk16, vv16, block_mask=block_mask, scale=0.088)
+                flex_call()
+                t_flex = timed(flex_call, reps=10)
+            except Exception as exc:
+                print(f"FlexAttention failed: {type(exc).__name__}: {str(exc)[:120]}")
+        best_peer = min(t for t in (t_sdpa, t_flex) if t)
+        label = f"{images}x{image_tokens}"
+        print(f"{n:>6} {label:>12} {t_causal * 1e6:10.1f} {t_span * 1e6:9.1f} {t_span / t_causal:8.2f} {err:8.1e} "
+              f"{t_sdpa * 1e6:12.1f} {'n/a' if t_flex is None else f'{t_flex * 1e6:8.1f}':>8} "
+              f"{best_peer / t_span:14.2f}")
+
+
 def main() -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
+    if "--spans" in sys.argv:
+        print(f"card: {torch.cuda.get_device_name()}; torch {torch.__version__}; "
+              f"triton {__import__('triton').__version__}")
+        spans_table(gen)
+        return
     if "--sweep" in sys.argv:  # --sweep [N ...]: sequence lengths, default 8192
         lengths = [int(a) for a in sys.argv[sys.argv.index("--sweep") + 1 :]] or [8192]
         for n in lengths:
