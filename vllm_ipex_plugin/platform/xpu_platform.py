@@ -214,10 +214,6 @@ class XpuPlatform(Platform):
 
         if vllm_config.compilation_config.compile_sizes is None:
             vllm_config.compilation_config.compile_sizes = []
-        if getattr(vllm_config, "shutdown_timeout", None) == 0:
-            # Give oneCCL and Level Zero time to release device memory.
-            vllm_config.shutdown_timeout = 5
-
         from vllm_ipex_plugin.quantization.selection import apply_low_bit_choice
 
         apply_low_bit_choice(vllm_config)
