@@ -70,3 +70,43 @@ def test_image_chat_example_with_a_sym_int4_language_model(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "Question: 'What is in this picture?'" in proc.stdout
     assert re.search(r"^Answer: .* \([1-6] tokens?\)$", proc.stdout, re.M), proc.stdout
+
+
+@pytest.mark.e2e
+def test_lora_example_answers_per_adapter_and_base(tiny_llama_path, tmp_path):
+    from tests.harness.adapters import make_lora_adapter
+
+    a = make_lora_adapter(tiny_llama_path, str(tmp_path / "a"), 1)
+    b = make_lora_adapter(tiny_llama_path, str(tmp_path / "b"), 2)
+    proc = _run_example("lora_offline.py", tiny_llama_path, "--lora", f"a={a}", "--lora", f"b={b}", "--low-bit",
+                        "sym_int4", "--prompt", "Once upon a time there", "--max-tokens", "8", "--max-model-len", "256")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    answers = dict(re.findall(r"^\[(\w+)\] 'Once upon a time there' -> (.*)$", proc.stdout, re.M))
+    assert set(answers) == {"base", "a", "b"}, proc.stdout
+    assert len(set(answers.values())) == 3, answers  # each adapter changes the answer
+
+
+def test_lora_example_rejects_a_folder_without_an_adapter(tmp_path):
+    proc = _run_example("lora_offline.py", "model", "--lora", f"a={tmp_path}")
+    assert proc.returncode == 2
+    assert f"--lora 'a={tmp_path}': expected NAME=DIR with DIR/adapter_config.json" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_awq_example_matches_transformers_on_the_encoded_weights(tiny_llama_path, tmp_path):
+    from transformers import AutoTokenizer
+
+    from tests.harness.public_checkpoints import VARIANTS, write_public_checkpoint
+    from tests.harness.reference import hf_greedy, hf_model
+
+    ref = write_public_checkpoint(Path(tiny_llama_path), tmp_path / "awq", **VARIANTS["awq-g128"])
+    prompt = "Once upon a time there was"
+    proc = _run_example("awq_gptq_offline.py", str(tmp_path / "awq"), "--prompt", prompt, "--max-tokens", "8",
+                        "--max-model-len", "256", "--dtype", "float32")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "checkpoint: awq 4-bit, group 128" in proc.stdout, proc.stdout
+    tok = AutoTokenizer.from_pretrained(tiny_llama_path)
+    ids = tok(prompt).input_ids
+    expected = tok.decode(hf_greedy(hf_model(tiny_llama_path, lambda name, _: ref.get(name)), ids, 8),
+                          skip_special_tokens=True)
+    assert f"Prompt: {prompt!r}, Generated text: {expected!r}" in proc.stdout, (expected, proc.stdout)
