@@ -1,7 +1,7 @@
 """Multi-LoRA on the plugin's platform (host mode): adapters made here with peft, served in one
 batch beside the base model, greedy tokens equal transformers + peft (adapter merged) on the
-same weights; with a 16-bit base and with an ``ipex_low_bit`` sym_int4 base (reference: the
-dequantized base with the adapter merged)."""
+same weights; with a 16-bit base and with ``ipex_low_bit`` sym_int4 and fp8 (e5m2) bases
+(reference: the dequantized base with the adapter merged)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,13 @@ def test_multi_lora_on_a_sym_int4_base_with_chunked_prefill_and_prefix_caching(t
     assert all(len(ids) > MAX_BATCHED for _, ids, _, _ in results[-3:]), "no chunked prompt"
     second_round = results[-3:]  # one per adapter and the base model
     assert all(cached >= 8 for *_, cached in second_round), [cached for *_, cached in second_round]
+
+
+@pytest.mark.e2e
+def test_multi_lora_on_an_fp8_base(tiny_llama_path, adapters):
+    results = _serve_mixed_batch(tiny_llama_path, adapters, quantization="ipex_low_bit",
+                                 additional_config={"low_bit": "fp8"})
+    _check(dequantized_hf_model(tiny_llama_path, "fp8"), results)
 
 
 @pytest.mark.e2e

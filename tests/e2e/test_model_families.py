@@ -2,8 +2,8 @@
 tests), on tiny random models built by the tests (``tests/harness/models.py``).
 
 - GLM-4 / CodeGeeX4 in transformers' layout (``Glm4ForCausalLM``: partial rotary, extra
-  post-norms): greedy tokens equal transformers' in float32, unquantized and sym_int4 (on the
-  dequantized weights).
+  post-norms): greedy tokens equal transformers' in float32, unquantized, sym_int4 and fp8 (on
+  the dequantized weights).
 - ChatGLM3 (``ChatGLMModel``, also the layout of GLM-4 / CodeGeeX4's original checkpoints):
   transformers has no implementation without remote code, so the reference is vLLM's own CPU
   platform on the same weights (the plugin's host mode off): greedy tokens equal.
@@ -22,7 +22,7 @@ MAX_TOKENS = 8
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("fmt", [None, "sym_int4"])
+@pytest.mark.parametrize("fmt", [None, "sym_int4", "fp8"])
 def test_glm4_matches_transformers(fmt):
     path = str(build_tiny_model("glm4"))
     quant = {"quantization": "ipex_low_bit", "additional_config": {"low_bit": fmt}} if fmt else {}
