@@ -144,6 +144,37 @@ class XpuPlatform(Platform):
         )
 
     @classmethod
+    def get_supported_vit_attn_backends(cls) -> list[AttentionBackendEnum]:
+        """Vision towers' attention: torch SDPA everywhere (PyTorch XPU's on an Intel GPU, any
+        card including Arc A-series); ``vllm-xpu-kernels``' flash attention on an Intel GPU where
+        that optional package is installed, when asked for (``--mm-encoder-attn-backend FLASH_ATTN``)."""
+        from vllm.v1.attention.backends.registry import AttentionBackendEnum
+
+        from vllm_ipex_plugin.attention.providers import xpu_kernels_installed
+
+        supported = [AttentionBackendEnum.TORCH_SDPA]
+        if not cls.is_host_mode() and xpu_kernels_installed():
+            supported.append(AttentionBackendEnum.FLASH_ATTN)
+        return supported
+
+    @classmethod
+    def get_vit_attn_backend(cls, head_size: int, dtype: torch.dtype,
+                             backend: AttentionBackendEnum | None = None) -> AttentionBackendEnum:
+        """``backend`` if this platform runs it (a readable error otherwise), else torch SDPA: the
+        one vision attention that runs on every Intel card and in host mode, and the one the
+        tests run."""
+        supported = cls.get_supported_vit_attn_backends()
+        if backend is None:
+            return supported[0]
+        if backend not in supported:
+            raise ValueError(
+                f"vllm_ipex_plugin: vision attention backend {backend.name} is not available on "
+                f"{cls.device_name}; use {' or '.join(b.name for b in supported)} "
+                "(or leave --mm-encoder-attn-backend unset)."
+            )
+        return backend
+
+    @classmethod
     def get_device_communicator_cls(cls) -> str:
         return cls.communicator_cls
 

@@ -123,3 +123,21 @@ def test_vllm_cli_accepts_ipex_llm_flags(monkeypatch):
     assert os.environ["IPEX_PLUGIN_DEVICE"] == "xpu"
     with pytest.raises(SystemExit):
         parser.parse_args(["--model", "m", "--load-in-low-bit", "int3"])
+
+
+def test_vision_attention_is_torch_sdpa_and_other_choices_get_one_line():
+    """Vision towers run torch SDPA on the plugin's platform (every Intel card, host mode); a
+    backend it cannot run is refused with what to use instead."""
+    from vllm.v1.attention.backends.registry import AttentionBackendEnum
+
+    from vllm_ipex_plugin.platform.xpu_platform import XpuHostPlatform
+
+    assert XpuHostPlatform.get_supported_vit_attn_backends() == [AttentionBackendEnum.TORCH_SDPA]
+    assert XpuHostPlatform.get_vit_attn_backend(64, torch.float32) == AttentionBackendEnum.TORCH_SDPA
+    sdpa = AttentionBackendEnum.TORCH_SDPA
+    assert XpuHostPlatform.get_vit_attn_backend(64, torch.float16, sdpa) == sdpa
+    with pytest.raises(ValueError) as err:
+        XpuHostPlatform.get_vit_attn_backend(64, torch.float16, AttentionBackendEnum.FLASH_ATTN)
+    assert str(err.value) == (f"vllm_ipex_plugin: vision attention backend FLASH_ATTN is not available on "
+                              f"{XpuHostPlatform.device_name}; use TORCH_SDPA (or leave --mm-encoder-attn-backend "
+                              "unset).")
