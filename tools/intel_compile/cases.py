@@ -167,20 +167,24 @@ def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> l
 
 # Image spans per request of a multimodal prefix LM's steps (Gemma3, PaliGemma: one per image).
 MM_SPANS = 2
+VARIANT_LABELS = (("sliding_window", " window+cap"), ("mm_ranges", " image spans"), ("clamp_spans", " clamped"))
 
 
 def attention_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
     """Every attention launch for the model's head counts at each head size and block size, plain
     and with a sliding window + soft-capping (Gemma-2 style); and at block size 16, the launches
-    of steps with bidirectional image spans (``MM_SPANS`` per request)."""
+    of steps with bidirectional image spans (``MM_SPANS`` per request), plain and clamped to a
+    sliding window (Gemma4's sliding layers)."""
     cases = []
     for head_size in HEAD_SIZES:
         for block_size in BLOCK_SIZES:
             variants = [{}, {"sliding_window": 4096, "logits_soft_cap": 50.0}]
             if block_size == 16:
-                variants.append({"mm_ranges": MM_SPANS})
+                variants += [{"mm_ranges": MM_SPANS},
+                             {"sliding_window": 4096, "logits_soft_cap": 50.0, "mm_ranges": MM_SPANS,
+                              "clamp_spans": True}]
             for extras in variants:
-                variant = (" image spans" if "mm_ranges" in extras else " window+cap") if extras else ""
+                variant = "".join(label for key, label in VARIANT_LABELS if key in extras)
                 for launch in launch_configs(facts, head_size, model.num_heads, model.num_kv_heads, block_size,
                                              MODEL_DTYPE, **extras):
                     label = f"{launch.name} d{head_size} block{block_size}{variant} ({'; '.join(launch.cases)})"

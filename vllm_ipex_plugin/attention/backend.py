@@ -250,5 +250,8 @@ class IpexAttentionImpl(AttentionImpl[IpexAttentionMetadata]):
             self.sliding_window,
             self.logits_soft_cap,
             new_kv,
+            # Gemma4's sliding layers: image spans stay inside the window (vLLM's Triton backend
+            # reads the same layer attribute)
+            clamp_spans=bool(self.sliding_window) and bool(getattr(layer, "mm_prefix_clamp_sliding_window", False)),
         )
         return output

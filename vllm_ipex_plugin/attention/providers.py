@@ -42,9 +42,12 @@ class AttentionProvider(Protocol):
         sliding_window: int | None,
         logits_soft_cap: float | None,
         new_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        clamp_spans: bool = False,
     ) -> None:
         """``new_kv``: the step's keys and values (``[tokens, kv_heads, head_size]``), already
-        in the cache; a provider may read the new tokens from them instead (or ignore them)."""
+        in the cache; a provider may read the new tokens from them instead (or ignore them).
+        ``clamp_spans``: the batch's bidirectional spans stay inside ``sliding_window`` too (a
+        query sees a span key only within its window: Gemma4's sliding layers)."""
 
 
 class TorchReferenceProvider:
@@ -56,10 +59,11 @@ class TorchReferenceProvider:
         ref.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
 
     def attend(
-        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None,
+        clamp_spans=False,
     ) -> None:
         ref.paged_attention(
-            query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap
+            query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, clamp_spans
         )
 
 
@@ -75,7 +79,8 @@ class TritonProvider:
         launch.write_kv_cache(key, value, key_cache, value_cache, slot_mapping)
 
     def attend(
-        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None,
+        clamp_spans=False,
     ) -> None:
         from vllm_ipex_plugin.kernels.attention import launch
 
@@ -84,6 +89,7 @@ class TritonProvider:
             query, key_cache, value_cache, batch.query_start_loc, batch.seq_lens, batch.block_table,
             batch.num_reqs, batch.max_query_len, scale, out, sliding_window, logits_soft_cap,
             causal=batch.causal, plan=batch.plan, key=key, value=value, mm_ranges=batch.mm_ranges,
+            clamp_spans=clamp_spans,
         )
 
 
@@ -122,11 +128,13 @@ class XpuKernelsProvider(TritonProvider):
         self._flash = flash_attn_varlen_func
 
     def attend(
-        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None
+        self, query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv=None,
+        clamp_spans=False,
     ) -> None:
         if batch.mm_ranges is not None or not xpu_kernels_support(query, key_cache):
             return super().attend(
-                query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv
+                query, key_cache, value_cache, batch, scale, out, sliding_window, logits_soft_cap, new_kv,
+                clamp_spans,
             )
         self._flash(
             q=query,

@@ -245,6 +245,13 @@ class XpuPlatform(Platform):
 
         if vllm_config.compilation_config.compile_sizes is None:
             vllm_config.compilation_config.compile_sizes = []
+        if getattr(vllm_config, "shutdown_timeout", None) == 0:
+            # vLLM's --shutdown-timeout is both how long in-flight requests drain after SIGTERM and
+            # the window its process managers give the engine core and workers before SIGKILL; at
+            # 0 (vLLM's default) they are killed at once, before oneCCL and Level Zero release the
+            # card (vLLM keeps a grace window on ROCm for the same reason). 5 s: requests drain up
+            # to 5 s, and the processes end by themselves.
+            vllm_config.shutdown_timeout = 5
         from vllm_ipex_plugin.quantization.selection import apply_low_bit_choice
 
         apply_low_bit_choice(vllm_config)

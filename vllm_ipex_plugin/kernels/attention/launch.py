@@ -37,7 +37,8 @@ __all__ = ["KernelLaunch", "launch_configs", "make_plan", "paged_attention", "wr
 def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, block_table, num_reqs: int,
                     max_query_len: int, scale: float, out, sliding_window=None, logits_soft_cap=None,
                     causal: bool = True, splits: int | None = None, block_q: int | None = None,
-                    plan: AttentionPlan | None = None, key=None, value=None, mm_ranges=None):
+                    plan: AttentionPlan | None = None, key=None, value=None, mm_ranges=None,
+                    clamp_spans: bool = False):
     """Attention of every new token over its request's paged KV (see ``reference.paged_attention``).
 
     Pass a ``plan`` (``make_plan``, once per step) to keep the launch free of host syncs
@@ -45,7 +46,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
     new ``[tokens, kv_heads, head_size]`` keys and values, already written to the cache;
     with descriptor reads, tiles past each request's cached prefix come from them (no
     block-table lookups; BENCHMARKS.md, prefill). ``mm_ranges``: bidirectional spans per request
-    (``PagedBatch.mm_ranges``).
+    (``PagedBatch.mm_ranges``); ``clamp_spans``: only within ``sliding_window``.
     """
     t, num_heads, d = query.shape
     if plan is None:
@@ -55,7 +56,8 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
     if n_qb == 0:
         return out
     config = paged_config(plan, num_heads, key_cache, value_cache, key, value, sliding_window, logits_soft_cap,
-                          causal, mm_ranges=0 if mm_ranges is None else mm_ranges.shape[1])
+                          causal, mm_ranges=0 if mm_ranges is None else mm_ranges.shape[1],
+                          clamp_spans=clamp_spans)
     c = config.constexprs
     splits, block_n, dp = plan.splits, c["BLOCK_N"], c["DP"]
     use_desc = c["KV_LOAD"] == KvRead.DESC
@@ -148,7 +150,7 @@ def _step_plans(num_heads: int, num_kv_heads: int, head_size: int, facts: Device
 
 def launch_configs(facts: DeviceFacts, head_size: int, num_heads: int, num_kv_heads: int, block_size: int,
                    dtype: torch.dtype, *, sliding_window: int | None = None, logits_soft_cap: float | None = None,
-                   kv_load: str | None = None, mm_ranges: int = 0) -> list[KernelLaunch]:
+                   kv_load: str | None = None, mm_ranges: int = 0, clamp_spans: bool = False) -> list[KernelLaunch]:
     """Every distinct kernel launch the plugin makes for one attention shape (per
     tensor-parallel shard: ``num_heads`` / ``num_kv_heads`` of one rank) on the device
     ``facts`` describes: KV write, the paged kernel for decode (each context split), mixed and
@@ -156,7 +158,8 @@ def launch_configs(facts: DeviceFacts, head_size: int, num_heads: int, num_kv_he
     ``paged_config``, ...), over vLLM's tensor layouts; ``kv_load`` forces a K/V read as
     ``IPEX_PLUGIN_ATTN_KV_LOAD`` does (which, when set, applies here too). ``mm_ranges``: the
     span count per request of a multimodal prefix LM's steps (0: none); decode-only steps never
-    take spans (``attention.backend``), so only the mixed and prefill launches change."""
+    take spans (``attention.backend``), so only the mixed and prefill launches change;
+    ``clamp_spans``: spans clamped to the sliding window (Gemma4's sliding layers)."""
     tuning = {"kv_load": kv_load} if kv_load else {}
     key_cache, value_cache, key, value = _vllm_layout(num_heads, num_kv_heads, head_size, block_size, dtype)
     found: dict[tuple, tuple[str, object, object, list[str]]] = {}
@@ -169,7 +172,8 @@ def launch_configs(facts: DeviceFacts, head_size: int, num_heads: int, num_kv_he
     add("write_kv", write_kv_kernel, kv_write_config(num_kv_heads, head_size, facts), "every step")
     for case, plan in _step_plans(num_heads, num_kv_heads, head_size, facts, **tuning):
         config = paged_config(plan, num_heads, key_cache, value_cache, key, value, sliding_window,
-                              logits_soft_cap, True, mm_ranges=0 if case.startswith("decode") else mm_ranges)
+                              logits_soft_cap, True, mm_ranges=0 if case.startswith("decode") else mm_ranges,
+                              clamp_spans=clamp_spans)
         add("paged_attention", paged_attn_kernel, config, case)
         if plan.splits > 1:
             add("merge_splits", merge_splits_kernel, merge_config(plan.splits, head_size, facts), case)

@@ -9,7 +9,8 @@ head), walks the request's KV tokens through its block table with an online soft
 (few requests, long contexts), a partial result that ``merge`` combines. Head sizes that
 are not powers of two (80, 96) are padded with masks. Bidirectional spans (``MM_RANGES`` per
 request, multimodal prefix LMs) widen a block's KV range to every span holding one of its
-tokens and add ``query and key in one span`` to the masked tiles' mask. Its launch configuration comes from
+tokens and add ``query and key in one span`` to the masked tiles' mask (``MM_CLAMP``: span
+keys only within the sliding window). Its launch configuration comes from
 ``plan.paged_config``; the host entry is ``launch.paged_attention``.
 
 Imports Triton, ``tiles`` and ``softmax``.
@@ -36,7 +37,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
                        USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
                        TWO_PHASE: tl.constexpr, KV_LOAD: tl.constexpr, TAIL_KV_LOAD: tl.constexpr,
                        NEW_KV: tl.constexpr, HALVES: tl.constexpr = 1, SCORE_FMA: tl.constexpr = 0,
-                       MM_RANGES: tl.constexpr = 0):
+                       MM_RANGES: tl.constexpr = 0, MM_CLAMP: tl.constexpr = False):
     kvh = tl.program_id(0)  # fastest-varying: every head of one query block launches together
     qb = tl.program_id(1)
     split = tl.program_id(2)
@@ -74,7 +75,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
         kv_start = tl.maximum(0, tl.min(tl.where(row_ok, q_pos, seq_len)) - window + 1)
     mm_row = mm_ptr + req * (2 * MM_RANGES)
     if MM_RANGES > 0:  # a span holding one of the block's tokens widens its KV range to the whole span
-        kv_start, kv_end = span_bounds(mm_row, q_pos, row_ok, seq_len, kv_start, kv_end, MM_RANGES)
+        kv_start, kv_end = span_bounds(mm_row, q_pos, row_ok, seq_len, kv_start, kv_end, MM_RANGES, MM_CLAMP)
     if USE_WINDOW:
         # from the tile the window starts in: tiles stay block-aligned (one block lookup per
         # tile), and the window mask removes the positions before its start
@@ -113,7 +114,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
                                         q_pos, row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn,
                                         stride_kh, stride_vb, stride_vn, stride_vh, scale, soft_cap, window,
                                         block_size, D, BLOCK_N, DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL,
-                                        TAIL_KV_LOAD, HALVES, SCORE_FMA, mm_row, MM_RANGES)
+                                        TAIL_KV_LOAD, HALVES, SCORE_FMA, mm_row, MM_RANGES, MM_CLAMP)
     if not SPLIT:
         l_safe = tl.where(l_i == 0.0, 1.0, l_i)[:, None]
         out_rows = out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh

@@ -223,11 +223,13 @@ def kv_read(plan: AttentionPlan, key_cache: torch.Tensor, value_cache: torch.Ten
 
 def paged_config(plan: AttentionPlan, num_heads: int, key_cache: torch.Tensor, value_cache: torch.Tensor,
                  key: torch.Tensor | None, value: torch.Tensor | None, sliding_window: int | None,
-                 logits_soft_cap: float | None, causal: bool, mm_ranges: int = 0) -> LaunchConfig:
+                 logits_soft_cap: float | None, causal: bool, mm_ranges: int = 0,
+                 clamp_spans: bool = False) -> LaunchConfig:
     """The paged kernel's launch for a plan and these tensors (their layout only: shapes,
     strides, alignment; no data is read). ``KV_LOAD == DESC`` means the kernel takes
     descriptors over the caches, ``NEW_KV`` descriptors over ``key``/``value`` as well.
-    ``mm_ranges``: bidirectional spans per request (``MM_RANGES``, 0: none)."""
+    ``mm_ranges``: bidirectional spans per request (``MM_RANGES``, 0: none); ``clamp_spans``: they
+    stay inside the sliding window (``MM_CLAMP``)."""
     num_kv, d = key_cache.shape[2], key_cache.shape[3]
     group = num_heads // num_kv
     block_n = paged_block_n(plan, d)
@@ -249,7 +251,8 @@ def paged_config(plan: AttentionPlan, num_heads: int, key_cache: torch.Tensor, v
              BLOCK_N=block_n, D=d, DP=triton.next_power_of_2(d), SPLIT=plan.splits > 1,
              USE_CAP=bool(logits_soft_cap), USE_WINDOW=bool(sliding_window), CAUSAL=causal,
              TWO_PHASE=plan.two_phase, KV_LOAD=int(read), TAIL_KV_LOAD=int(read), NEW_KV=new_kv, HALVES=halves,
-             SCORE_FMA=score_fma, MM_RANGES=mm_ranges),
+             SCORE_FMA=score_fma, MM_RANGES=mm_ranges,
+             MM_CLAMP=bool(mm_ranges and clamp_spans and sliding_window)),
         num_warps=warps, num_stages=stages, options=options,
     )
 

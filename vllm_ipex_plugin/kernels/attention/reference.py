@@ -64,6 +64,7 @@ def paged_attention(
     out: torch.Tensor,
     sliding_window: int | None = None,
     logits_soft_cap: float | None = None,
+    clamp_spans: bool = False,
 ) -> torch.Tensor:
     """Attention of every new query token over its request's cached keys and values.
 
@@ -71,7 +72,8 @@ def paged_attention(
     code path. GQA/MQA: query head ``h`` reads KV head ``h // (num_heads // num_kv_heads)``.
     ``sliding_window`` keeps keys with ``query_pos - key_pos < sliding_window``;
     ``logits_soft_cap`` applies ``cap * tanh(score / cap)`` before the softmax.
-    ``batch.mm_ranges``: spans whose positions also see each other (``mm_span_mask``).
+    ``batch.mm_ranges``: spans whose positions also see each other (``mm_span_mask``); with
+    ``clamp_spans``, only within ``sliding_window`` (vLLM's ``mm_prefix_clamp_sliding_window``).
     """
     num_heads = query.shape[1]
     num_kv_heads = key_cache.shape[2]
@@ -103,7 +105,10 @@ def paged_attention(
         if sliding_window is not None and sliding_window > 0:
             allowed &= (q_pos - k_pos) < sliding_window
         if batch.mm_ranges is not None:
-            allowed |= mm_span_mask(batch.mm_ranges[i], q_pos, k_pos)
+            spans = mm_span_mask(batch.mm_ranges[i], q_pos, k_pos)
+            if clamp_spans and sliding_window:
+                spans &= (q_pos - k_pos) < sliding_window
+            allowed |= spans
         scores = scores.masked_fill(~allowed, float("-inf"))
         probs = torch.softmax(scores, dim=-1)
         out[q_start:q_end] = torch.einsum("hqk,khd->qhd", probs, v).to(out.dtype)

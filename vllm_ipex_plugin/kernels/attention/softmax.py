@@ -114,17 +114,19 @@ def attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, k
 
 
 @triton.jit
-def span_bounds(mm_row, q_pos, row_ok, seq_len, kv_start, kv_end, MM_RANGES: tl.constexpr):
+def span_bounds(mm_row, q_pos, row_ok, seq_len, kv_start, kv_end, MM_RANGES: tl.constexpr,
+                MM_CLAMP: tl.constexpr = False):
     """``(kv_start, kv_end)`` widened to every bidirectional span (``mm_row``: the request's
     ``MM_RANGES`` inclusive ``(start, end)`` pairs; ``start >= end`` is padding) that holds one of
-    the rows' positions."""
+    the rows' positions; ``MM_CLAMP`` (spans inside the window): the start stays the window's."""
     q_lo = tl.min(tl.where(row_ok, q_pos, seq_len))
     q_hi = tl.max(tl.where(row_ok, q_pos, -1))
     for i in tl.static_range(MM_RANGES):
         start = tl.load(mm_row + 2 * i)
         end = tl.load(mm_row + 2 * i + 1)
         hit = (start < end) & (start <= q_hi) & (end >= q_lo)
-        kv_start = tl.where(hit, tl.minimum(kv_start, start), kv_start)
+        if not MM_CLAMP:
+            kv_start = tl.where(hit, tl.minimum(kv_start, start), kv_start)
         kv_end = tl.where(hit, tl.maximum(kv_end, tl.minimum(end + 1, seq_len)), kv_end)
     return kv_start, kv_end
 
@@ -148,10 +150,10 @@ def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo
                   scale, soft_cap, window, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
                   PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
                   KV_LOAD: tl.constexpr, HALVES: tl.constexpr, SCORE_FMA: tl.constexpr, mm_row=None,
-                  MM_RANGES: tl.constexpr = 0):
+                  MM_RANGES: tl.constexpr = 0, MM_CLAMP: tl.constexpr = False):
     """Online softmax over tiles that need masks (context tail, causal diagonal, window, spans):
     a row may have no valid position yet, so its running max can be -inf. The mask is vLLM's
-    ``(causal AND window) OR (query and key in one span)``."""
+    ``(causal AND window) OR (query and key in one span [AND window, with MM_CLAMP])``."""
     n = tl.arange(0, BLOCK_N)
     for start in range(lo, hi, BLOCK_N):
         pos = start + n
@@ -167,7 +169,10 @@ def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo
         if USE_WINDOW:
             ok = ok & (q_pos[:, None] - pos[None, :] < window)
         if MM_RANGES > 0:
-            ok = ok | (valid & in_spans(mm_row, q_pos, pos, MM_RANGES))
+            spans = valid & in_spans(mm_row, q_pos, pos, MM_RANGES)
+            if MM_CLAMP:  # Gemma4's sliding layers: (causal OR span) AND window
+                spans = spans & (q_pos[:, None] - pos[None, :] < window)
+            ok = ok | spans
         s = tl.where(ok, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 
 
-def dense_attention(q, k, v, scale, window=None, soft_cap=None, spans=()):
+def dense_attention(q, k, v, scale, window=None, soft_cap=None, spans=(), clamp_spans=False):
     """q [Lq, H, D], k/v [Lk, Hkv, D]; the Lq queries are the last Lq positions (causal).
     ``spans``: inclusive (start, end) position ranges attended bidirectionally, as
-    FlexAttention and vLLM order it: (causal AND window) OR (query and key in one span)."""
+    FlexAttention and vLLM order it: (causal AND window) OR (query and key in one span);
+    ``clamp_spans``: a span key only within the window too (Gemma4's sliding layers)."""
     group = q.shape[1] // k.shape[1]
     k = k.double().repeat_interleave(group, 1)
     v = v.double().repeat_interleave(group, 1)
@@ -22,6 +23,9 @@ def dense_attention(q, k, v, scale, window=None, soft_cap=None, spans=()):
     if window:
         mask &= (qpos - kpos) < window
     for start, end in spans:
-        mask |= (qpos >= start) & (qpos <= end) & (kpos >= start) & (kpos <= end)
+        span = (qpos >= start) & (qpos <= end) & (kpos >= start) & (kpos <= end)
+        if clamp_spans and window:
+            span &= (qpos - kpos) < window
+        mask |= span
     s = s.masked_fill(~mask, float("-inf"))
     return torch.einsum("hqk,khd->qhd", torch.softmax(s, -1), v)

@@ -86,10 +86,11 @@ SPANS = [[(3, 12)], [(35, 50)], [(2, 8), (12, 20)], []]
 
 
 @pytest.mark.parametrize("block_size,kv_load", [(16, "block"), (64, "desc"), (8, "gather")])
-@pytest.mark.parametrize("window,splits", [(None, 1), (None, 2), (5, 1)])
-def test_bidirectional_spans_match_reference(block_size, kv_load, window, splits, monkeypatch):
+@pytest.mark.parametrize("window,splits,clamp", [(None, 1, False), (None, 2, False), (5, 1, False), (5, 2, True)])
+def test_bidirectional_spans_match_reference(block_size, kv_load, window, splits, clamp, monkeypatch):
     """Multimodal prefix-LM spans: a query inside a span also sees the span's later keys, across KV
-    tiles and context splits, with and without a sliding window."""
+    tiles and context splits, with and without a sliding window, and with spans clamped to it
+    (Gemma4's sliding layers)."""
     from vllm_ipex_plugin.kernels.attention.batch import mm_range_tensor
 
     monkeypatch.setenv("IPEX_PLUGIN_ATTN_KV_LOAD", kv_load)
@@ -103,13 +104,18 @@ def test_bidirectional_spans_match_reference(block_size, kv_load, window, splits
     spans = mm_range_tensor(dict(enumerate(SPANS)), len(requests), "cpu")
     expected = torch.full_like(query, float("nan"))
     ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests), mm_ranges=spans), 0.125,
-                        expected, window)
+                        expected, window, clamp_spans=clamp)
     causal = torch.full_like(query, float("nan"))
     ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests)), 0.125, causal, window)
     assert (expected - causal).abs().max().item() > 0.01  # the spans change the answer
+    if clamp:  # and clamping them to the window changes it again
+        unclamped = torch.full_like(query, float("nan"))
+        ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests), mm_ranges=spans), 0.125,
+                            unclamped, window)
+        assert (expected - unclamped).abs().max().item() > 0.01
     out = torch.full_like(query, float("nan"))
     at.paged_attention(query, kc, vc, qsl, sl_t, table, len(requests), max(n for _, n in requests), 0.125, out,
-                       window, splits=splits, mm_ranges=spans)
+                       window, splits=splits, mm_ranges=spans, clamp_spans=clamp)
     assert (out - expected).abs().max().item() < ATOL
 
 

@@ -33,12 +33,12 @@ SPANS = [[(5, 20)], [(45, 60)], [(3, 9), (14, 22)], []]
 
 
 @pytest.mark.parametrize("block_size", [8, 64])
-@pytest.mark.parametrize("window", [None, 4])
-def test_bidirectional_spans_match_dense(block_size, window):
-    _check_against_dense(block_size, 8, 2, window, None, SPANS)
+@pytest.mark.parametrize("window,clamp", [(None, False), (4, False), (4, True)])
+def test_bidirectional_spans_match_dense(block_size, window, clamp):
+    _check_against_dense(block_size, 8, 2, window, None, SPANS, clamp)
 
 
-def _check_against_dense(block_size, num_heads, num_kv_heads, window, soft_cap, spans=None):
+def _check_against_dense(block_size, num_heads, num_kv_heads, window, soft_cap, spans=None, clamp=False):
     gen = torch.Generator().manual_seed(block_size * 100 + num_heads * 10 + num_kv_heads)
     head = 32
     # (context already cached, new tokens): decode, chunk continuing a prefix, fresh prefill
@@ -77,10 +77,11 @@ def _check_against_dense(block_size, num_heads, num_kv_heads, window, soft_cap, 
         mm_ranges=mm_range_tensor(dict(enumerate(spans)), len(requests), "cpu") if spans else None,
     )
     scale = head**-0.5
-    paged_attention(query, key_cache, value_cache, batch, scale, out, window, soft_cap)
+    paged_attention(query, key_cache, value_cache, batch, scale, out, window, soft_cap, clamp)
     assert not torch.isnan(out).any(), "unwritten output or read of an unwritten cache slot"
     for i in range(len(requests)):
-        ref = dense_attention(queries[i], full_k[i], full_v[i], scale, window, soft_cap, spans[i] if spans else ())
+        ref = dense_attention(queries[i], full_k[i], full_v[i], scale, window, soft_cap, spans[i] if spans else (),
+                              clamp)
         got = out[starts[i] : starts[i + 1]].double()
         assert (got - ref).abs().max().item() < ATOL
 
