@@ -1,14 +1,15 @@
-"""M=1 A/B of the 4-bit GEMV in one process: the entries of an earlier tuning table vs the current one.
+"""M=1 A/B of the low-bit GEMV in one process: the entries of an earlier tuning table vs the current one.
 
-    python benchmarks/lowbit_gemv_ab.py --before OLD_TABLE.json
+    python benchmarks/lowbit_gemv_ab.py --before OLD_TABLE.json [--formats sym_int4,asym_int4,fp8_e4m3]
 
 ``OLD_TABLE.json``: a tuning table as shipped (``tuning/shipped/<device>.json``; e.g. from
 ``git show <rev>:vllm_ipex_plugin/kernels/lowbit/tuning/shipped/nvidia_h200.json``). For sym_int4 and
 asym_int4 on the Llama-3-8B linear shapes: cuBLAS fp16, ``lowbit_gemv`` at the old entry ("before")
 and at the current table ("after"), each checked against float64 first (bound 2e-3, fp16
 activations), then timed like ``lowbit_gemm.py`` (CUDA graphs over L2-rotated weight copies, median
-of 20 replays), twice, the better pass reported (both passes printed). The int4 peers
-(``benchmarks/peers.py``) are timed beside sym_int4 on the four scoreboard shapes. CUDA only.
+of 20 replays), twice, the better pass reported (both passes printed). The peers
+(``benchmarks/peers.py``) are timed on the four scoreboard shapes beside sym_int4 (int4 peers) and
+fp8_e4m3 (fp8 peers). CUDA only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import triton
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lowbit_gemm import REL_BOUND, time_peers  # noqa: E402
-from benchmarks.peers import INT4_PEERS  # noqa: E402
+from benchmarks.peers import FP8_PEERS, INT4_PEERS  # noqa: E402
 from vllm_ipex_plugin.kernels.common.device import device_facts  # noqa: E402
 from vllm_ipex_plugin.kernels.common.timing import copy_bandwidth, graph_time, weight_copies  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.gemv import lowbit_gemv  # noqa: E402
@@ -35,16 +36,18 @@ from vllm_ipex_plugin.kernels.lowbit.tuning import table  # noqa: E402
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256), (4096, 6144), (4096, 28672)]  # (K, N)
 PEER_SHAPES = SHAPES[:4]
 # Kernel choices a table entry can make; an old entry names only its own, so the others are switched off.
-CHOICES = {"PAIRS": False, "W4": False}
+CHOICES = {"PAIRS": False, "W4": False, "H16": False}
+PEERS_BESIDE = {"sym_int4": INT4_PEERS, "fp8_e4m3": FP8_PEERS}
 
 
 def kernel_of(cfg: dict) -> str:
-    return "w4" if cfg.get("W4") else "pairs" if cfg.get("PAIRS") else "generic"
+    return "h16" if cfg.get("H16") else "w4" if cfg.get("W4") else "pairs" if cfg.get("PAIRS") else "generic"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", type=Path, required=True, help="the earlier tuning table (JSON)")
+    ap.add_argument("--formats", default="sym_int4,asym_int4")
     args = ap.parse_args()
     before = json.loads(args.before.read_text())["configs"]
     facts = device_facts(torch.device("cuda"))
@@ -53,7 +56,7 @@ def main() -> None:
           f"copy {bw / 1e12:.2f} TB/s; before: {args.before.name}")
     gen = torch.Generator(device="cuda").manual_seed(1)
     rows = []
-    for fmt in ("sym_int4", "asym_int4"):
+    for fmt in args.formats.split(","):
         for k, n in SHAPES:
             w = torch.randn(n, k, device="cuda", generator=gen) * 0.02
             t0 = lowbit_quantize(w, fmt)
@@ -76,7 +79,8 @@ def main() -> None:
             for _ in range(2):
                 for key, fns in calls.items():
                     times[key].append(graph_time(fns) * 1e6)
-            peers = time_peers(INT4_PEERS, w, x, len(sets)) if fmt == "sym_int4" and (k, n) in PEER_SHAPES else {}
+            beside = fmt in PEERS_BESIDE and (k, n) in PEER_SHAPES
+            peers = time_peers(PEERS_BESIDE[fmt], w, x, len(sets)) if beside else {}
             cfgs = (f"{kernel_of(new)} BN{new['BN']} BK{new['BK']} nw{new['num_warps']} SK{new['SPLIT_K']} "
                     f"(before: {kernel_of(old)} BN{old['BN']} BK{old['BK']} nw{old['num_warps']} SK{old['SPLIT_K']})")
             rows.append((fmt, k, n, times, errs, cfgs, peers))
@@ -90,10 +94,10 @@ def main() -> None:
               f"{cfgs}; {passes}; err {e['before']:.1e}/{e['after']:.1e}")
     print("\npeers at M=1, same run (speedup over the cuBLAS time above; each checked against its own "
           "dequantized weights)")
-    for _, k, n, t, _, _, peers in rows:
+    for fmt, k, n, t, _, _, peers in rows:
         if peers:
             c = min(t["cublas"])
-            print(f"{k:>5}x{n:<6} " + "  ".join(f"{name} {v:.2f} us = {c / v:.2f}x" if isinstance(v, float)
+            print(f"{fmt:9} {k:>5}x{n:<6} " + "  ".join(f"{name} {v:.2f} us = {c / v:.2f}x" if isinstance(v, float)
                                               else f"{name}: {v}" for name, v in peers.items()))
 
 

@@ -85,7 +85,8 @@ def test_known_spills_are_still_there(results):
 
 
 def test_the_check_covers_every_kernel_on_every_arch(results):
-    kernels = {"_lowbit_gemv_kernel", "_lowbit_gemv_w4_kernel", "_lowbit_gemm_kernel", "_lowbit_dequant_kernel",
+    kernels = {"_lowbit_gemv_kernel", "_lowbit_gemv_w4_kernel", "_lowbit_gemv_h16_kernel", "_lowbit_gemm_kernel",
+               "_lowbit_dequant_kernel",
                "_quantize_kernel",
                "paged_attn_kernel", "merge_splits_kernel", "write_kv_kernel"}
     covered = {(r["case"]["function"], r["arch"]) for r in results}

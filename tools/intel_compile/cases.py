@@ -25,7 +25,7 @@ import torch
 from vllm_ipex_plugin.kernels.attention.launch import launch_configs
 from vllm_ipex_plugin.kernels.common.device import INTEL_TARGETS, DeviceFacts
 from vllm_ipex_plugin.kernels.lowbit.formats import FORMATS, LowBitFormat
-from vllm_ipex_plugin.kernels.lowbit.gemv import gemv_launch
+from vllm_ipex_plugin.kernels.lowbit.gemv import H16_FORMATS, W4_FORMATS, gemv_launch
 from vllm_ipex_plugin.kernels.lowbit.matmul import plan_launches
 from vllm_ipex_plugin.kernels.lowbit.quantize_kernel import quantize_launch
 from vllm_ipex_plugin.kernels.lowbit.tuning import table
@@ -144,24 +144,28 @@ def lowbit_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict
 # Rows and K tile of a word-wise GEMV program that amortizes the activations over several rows
 # at about four words per lane on Intel's 16-lane warps (16 rows x 1024 columns spill on PVC).
 W4_ROWS = (8, 256)
+# The word-wise GEMVs only CUDA's tuned tables choose today: configuration key -> formats it takes.
+WORD_GEMVS = (("W4", W4_FORMATS), ("H16", H16_FORMATS))
 
 
 def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
-    """The word-wise 4-bit GEMV (``W4``), which only CUDA's tuned tables choose, built for each arch
-    with its own GEMV configuration (``tuning/intel.py``) and with ``W4_ROWS``: the kernel must stay
-    within what triton-xpu lowers and within the spill budget, so that an Intel table can pick it."""
+    """The word-wise GEMVs (``W4``: 4-bit; ``H16``: fp16-pair products of 4-bit, int8 and fp8 codes),
+    which only CUDA's tuned tables choose, built for each arch with its own GEMV configuration
+    (``tuning/intel.py``) and with ``W4_ROWS``: the kernels must stay within what triton-xpu lowers
+    and within the spill budget, so that an Intel table can pick them."""
     cases = []
-    for spec in (FORMATS["sym_int4"], FORMATS["asym_int4"]):
-        for qb in ((64, 32) if spec.name == "asym_int4" else (64,)):
-            for layer, (k, n) in model.linears().items():
-                arch_cfg = table.config_for("gemv", spec.name, 1, n, k, facts)
-                for rows, bk in ((arch_cfg["BN"], arch_cfg["BK"]), W4_ROWS):  # the arch's tile; several rows
-                    cfg = {**arch_cfg, "W4": True, "BN": rows, "BK": bk}
-                    launch = gemv_launch(spec, 1, n, k, cfg, facts, qb=qb, x_dtype=MODEL_DTYPE)
-                    types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE), "q_ptr": "*i32"}  # words view
-                    cases.append(_case(launch.fn, launch.constexprs, types, launch.num_warps, launch.num_stages,
-                                       launch.options,
-                                       f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, M=1, {rows} rows)"))
+    for key, format_ids in WORD_GEMVS:
+        for spec in (spec for spec in FORMATS.values() if spec.id in format_ids):
+            for qb in ((64, 32) if spec.name == "asym_int4" else (64,)):
+                for layer, (k, n) in model.linears().items():
+                    arch_cfg = table.config_for("gemv", spec.name, 1, n, k, facts)
+                    for rows, bk in ((arch_cfg["BN"], arch_cfg["BK"]), W4_ROWS):  # the arch's tile; several rows
+                        cfg = {**arch_cfg, key: True, "BN": rows, "BK": bk}
+                        launch = gemv_launch(spec, 1, n, k, cfg, facts, qb=qb, x_dtype=MODEL_DTYPE)
+                        types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE), "q_ptr": "*i32"}  # words
+                        cases.append(_case(launch.fn, launch.constexprs, types, launch.num_warps, launch.num_stages,
+                                           launch.options, f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, "
+                                                           f"M=1, {rows} rows)"))
     return cases
 
 

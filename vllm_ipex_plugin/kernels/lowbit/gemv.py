@@ -4,8 +4,10 @@ Elementwise products are reduced once per program; K is split across programs wh
 output has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). For the 4-bit
 formats (``LowBitFormat.paired_gemv``) a second GEMV, ``_lowbit_gemv_pairs_kernel``, skips
 the interleave altogether; for sym_int4 / asym_int4 a third, ``_lowbit_gemv_w4_kernel``, reads the
-payload as 32-bit words and decodes two nibbles per integer op. The tuned table picks (``PAIRS``,
-``W4``); an entry with neither takes the generic kernel.
+payload as 32-bit words and decodes two nibbles per integer op. A fourth, ``_lowbit_gemv_h16_kernel``,
+reads words too and forms the products in fp16 pairs (fp16 activations; 4-bit, int8 and fp8 codes):
+see its docstring. The tuned table picks (``H16``, ``W4``, ``PAIRS``, first set wins); an entry with
+none takes the generic kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import triton.language as tl
 from vllm_ipex_plugin.kernels.common.device import DeviceFacts, device_facts
 from vllm_ipex_plugin.kernels.lowbit.decode import (
     ASYM_INT4,
+    FP8_E4M3,
+    FP8_E5M2,
     SYM_INT4,
+    SYM_INT8,
     load_weight_tile,
     small_int_to_float,
     split_k_range,
@@ -40,6 +45,12 @@ from vllm_ipex_plugin.kernels.lowbit.tuning.table import GEMV_SAFE_ROWS
 X_KINDS = {torch.float16: 1, torch.bfloat16: 2}
 # Formats of the word-wise 4-bit GEMV (``_lowbit_gemv_w4_kernel``, configuration key ``W4``).
 W4_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4)
+# Formats of the fp16-pair GEMV (``_lowbit_gemv_h16_kernel``, configuration key ``H16``): codes that
+# land in an fp16 lane with integer ops alone. It takes fp16 activations only (see the kernel).
+H16_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4, FormatId.SYM_INT8, FormatId.FP8_E4M3, FormatId.FP8_E5M2)
+# The H16 kernel multiplies activations by this power of two before its fp16 products, so that no
+# partial sum of a word's codes can overflow fp16 for any fp16 input; the result is scaled back once.
+H16_X_SCALE: tl.constexpr = tl.constexpr(64.0)
 
 
 @triton.jit
@@ -210,6 +221,113 @@ def _lowbit_gemv_w4_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K,
     store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K)
 
 
+@triton.jit
+def _h16_lanes(v):
+    """The two fp16 numbers whose bit patterns are the halves of the int32 ``v``."""
+    lo = v.to(tl.int16).to(tl.float16, bitcast=True)
+    hi = (v >> 16).to(tl.int16).to(tl.float16, bitcast=True)
+    return lo, hi
+
+
+@triton.jit
+def _h16_codes(w, PAIR: tl.constexpr, FMT: tl.constexpr):
+    """Codes ``PAIR`` and ``PAIR + 4`` (4-bit, as ``q - 8``) or ``PAIR`` and ``PAIR + 2`` (bytes) of each
+    payload word as fp16 values, exact: integer codes are OR-ed into the mantissa of 1024 and the offset removed
+    with one fp16 subtraction; fp8 bytes are moved into fp16 bit patterns (e4m3 as value / 256)."""
+    if FMT == SYM_INT4 or FMT == ASYM_INT4:
+        lo, hi = _h16_lanes(((w >> (4 * PAIR)) & 0x000F000F) | 0x64006400)
+        lo = lo - 1032.0  # q - 8: asym_int4 too (its min takes the 8 back), so that products stay small
+        hi = hi - 1032.0
+    elif FMT == SYM_INT8:  # offset binary: 1024 + 128 + q
+        lo, hi = _h16_lanes((((w >> (8 * PAIR)) ^ 0x00800080) & 0x00FF00FF) | 0x64006400)
+        lo = lo - 1152.0
+        hi = hi - 1152.0
+    elif FMT == FP8_E4M3:
+        v = (w >> (8 * PAIR)) & 0x00FF00FF
+        lo, hi = _h16_lanes(((v & 0x00800080) << 8) | ((v & 0x007F007F) << 7))
+    else:  # fp8_e5m2: the byte is the top byte of an fp16
+        lo, hi = _h16_lanes((w << (8 - 8 * PAIR)) & -16711936)  # 0xFF00FF00
+    return lo, hi
+
+
+@triton.jit
+def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K, stride_xm, stride_qn, stride_sn,
+                            stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
+                            BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
+    """GEMV reading the payload as 32-bit words and multiplying in fp16, two codes per operation.
+
+    ``q_ptr``: the int32 view of the payload rows (word ``j`` holds columns ``CPW * j + c``: eight
+    nibbles at bits ``4c``, or four bytes at bits ``8c``). Each word's codes come out of integer ops
+    as fp16 lane pairs (``_h16_codes``) that meet their activations in fp16 multiply-adds: the
+    instruction count per weight byte, not the memory, is what bounds a GEMV's fp32 decode on
+    GPUs, and fp16 pairs halve it where the hardware packs two fp16 lanes per register (NVIDIA
+    since sm_53, Intel Xe). Accuracy: a word's (at most eight) products are summed in fp16, then
+    scaled and accumulated in fp32; activations are pre-scaled by ``1 / H16_X_SCALE`` (exact for
+    fp16 inputs down to 2^-8; smaller ones lose low bits) so no fp16 partial sum can overflow.
+    """
+    pid_n = tl.program_id(0)
+    row = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BN + tl.arange(0, BN)
+    n_mask = offs_n < N
+    k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
+    CPW: tl.constexpr = 8 if (FMT == SYM_INT4 or FMT == ASYM_INT4) else 4  # codes per word
+    G: tl.constexpr = BK // QB
+    WG: tl.constexpr = QB // CPW  # words per quantization block
+    rows = offs_n[:, None, None]
+    rmask = n_mask[:, None, None]
+    wi = tl.arange(0, G)[:, None] * WG + tl.arange(0, WG)[None, :]  # [G, WG]: word of the tile
+    acc = tl.zeros((BN, G, WG), dtype=tl.float32)
+    x_row = x_ptr + row * stride_xm
+    for k0 in range(k_start, k_end, BK):
+        w = tl.load(q_ptr + rows * stride_qn + k0 // CPW + wi[None], mask=rmask, other=0)
+        sidx = rows * stride_sn + k0 // QB + tl.arange(0, G)[None, :, None]
+        xt = tl.load(x_row + k0 + CPW * wi[:, :, None] + tl.arange(0, CPW)[None, None, :]).to(tl.float32)
+        xh = (xt * (1.0 / H16_X_SCALE)).to(tl.float16)
+        if CPW == 8:  # column 8j + 4a + 2b + d: split d, then b, then a
+            xe, xo = tl.split(tl.reshape(xh, (G, WG, 2, 2, 2)))
+            xee, xeo = tl.split(xe)
+            xoe, xoo = tl.split(xo)
+            x0, x4 = tl.split(xee)
+            x2, x6 = tl.split(xeo)
+            x1, x5 = tl.split(xoe)
+            x3, x7 = tl.split(xoo)
+            lo, hi = _h16_codes(w, 0, FMT)
+            plo = lo * x0[None]
+            phi = hi * x4[None]
+            lo, hi = _h16_codes(w, 1, FMT)
+            plo += lo * x1[None]
+            phi += hi * x5[None]
+            lo, hi = _h16_codes(w, 2, FMT)
+            plo += lo * x2[None]
+            phi += hi * x6[None]
+            lo, hi = _h16_codes(w, 3, FMT)
+            plo += lo * x3[None]
+            phi += hi * x7[None]
+        else:  # column 4j + 2a + d: split d, then a
+            xe, xo = tl.split(tl.reshape(xh, (G, WG, 2, 2)))
+            x0, x2 = tl.split(xe)
+            x1, x3 = tl.split(xo)
+            lo, hi = _h16_codes(w, 0, FMT)
+            plo = lo * x0[None]
+            phi = hi * x2[None]
+            lo, hi = _h16_codes(w, 1, FMT)
+            plo += lo * x1[None]
+            phi += hi * x3[None]
+        part = (plo + phi).to(tl.float32)
+        if FMT == FP8_E5M2:
+            acc += part
+        elif FMT == ASYM_INT4:  # q s + m = (q - 8) s + (m + 8 s): + (m + 8 s) * sum(x) over the word
+            s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            acc += part * s + (tl.sum(xt, axis=2) * (1.0 / H16_X_SCALE))[None] * (m + 8.0 * s)
+        else:
+            s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            acc += part * s
+    out = tl.sum(tl.sum(acc, axis=2), axis=1) * (H16_X_SCALE * 256.0 if FMT == FP8_E4M3 else H16_X_SCALE)
+    store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K)
+
+
 def gemv_grid(m: int, n: int, constexprs: dict) -> tuple[int, int, int]:
     return (triton.cdiv(n, constexprs["BN"]), m, constexprs["SPLIT_K"])
 
@@ -217,18 +335,23 @@ def gemv_grid(m: int, n: int, constexprs: dict) -> tuple[int, int, int]:
 def gemv_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, facts: DeviceFacts, *, qb: int = BLOCK,
                 x_dtype: torch.dtype = torch.float16, has_bias: bool = False) -> Launch:
     """The GEMV launch for an ``[m, k] x [n, k]^T`` product under configuration ``cfg``
-    (``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``PAIRS`` or ``W4``; ``W4``
-    wins where both are set and applies to sym_int4 / asym_int4 only, others fall back to ``PAIRS``)."""
-    words = bool(cfg.get("W4", False)) and spec.id in W4_FORMATS
-    pairs = not words and bool(cfg.get("PAIRS", False)) and spec.paired_gemv
+    (``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``H16``, ``W4`` or ``PAIRS``; the
+    first set that applies wins: ``H16`` for ``H16_FORMATS`` with fp16 activations, ``W4`` for
+    sym_int4 / asym_int4, ``PAIRS`` for the paired-nibble formats, else the generic kernel)."""
+    if cfg.get("H16") and not (spec.id in H16_FORMATS and x_dtype == torch.float16):
+        cfg = table.heuristic_config("gemv", m, n, k, facts)  # an H16 entry names no other kernel's tile
+    half = bool(cfg.get("H16", False))
+    words = not half and bool(cfg.get("W4", False)) and spec.id in W4_FORMATS
+    pairs = not (half or words) and bool(cfg.get("PAIRS", False)) and spec.paired_gemv
     bn = cfg["BN"]
-    if not (pairs or words) and facts.vendor != "cpu" and bn not in GEMV_SAFE_ROWS:
+    if not (half or pairs or words) and facts.vendor != "cpu" and bn not in GEMV_SAFE_ROWS:
         raise ValueError(f"GEMV rows per program must be one of {GEMV_SAFE_ROWS} (got {bn}); see GEMV_SAFE_ROWS")
     constexprs = {"FMT": int(spec.id), "HAS_BIAS": has_bias, "BN": bn, "BK": pick_block_k(k, cfg["BK"]),
                   "SPLIT_K": cfg["SPLIT_K"], "QB": qb}
     if pairs:
         constexprs["X_KIND"] = X_KINDS.get(x_dtype, 0)
-    fn = _lowbit_gemv_w4_kernel if words else _lowbit_gemv_pairs_kernel if pairs else _lowbit_gemv_kernel
+    fn = (_lowbit_gemv_h16_kernel if half else _lowbit_gemv_w4_kernel if words
+          else _lowbit_gemv_pairs_kernel if pairs else _lowbit_gemv_kernel)
     return Launch(fn, constexprs, cfg["num_warps"], cfg["num_stages"], gemv_grid(m, n, constexprs),
                   dict(cfg.get("options", {})))
 
@@ -240,8 +363,8 @@ def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], 
     c = launch.constexprs
     grid = gemv_grid(m, n, c)
     b = bias if bias is not None else y
-    if launch.fn is _lowbit_gemv_w4_kernel:
-        qw = q.view(torch.int32)  # eight 4-bit columns per word
+    if launch.fn is _lowbit_gemv_w4_kernel or launch.fn is _lowbit_gemv_h16_kernel:
+        qw = q.view(torch.int32)  # eight 4-bit or four 8-bit columns per word
         launch.run(grid, x, qw, s, mins, y, b, m, n, k, x.stride(0), qw.stride(0), s.stride(0), y.stride(0))
     elif "X_KIND" in c:
         xv = x.view(torch.int32) if c["X_KIND"] else x  # one 32-bit word per column pair
@@ -254,14 +377,14 @@ def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], 
 
 
 def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,
-                num_stages=None, PAIRS=None, W4=None, out=None):
+                num_stages=None, PAIRS=None, W4=None, H16=None, out=None):
     """GEMV with the device's configuration for the shape, any of it overridden by the arguments."""
     spec = get_format(fmt)
     m, k = x.shape
     n = tensors[spec.payload].shape[0]
     facts = device_facts(x.device)
     given = {"BN": BN, "BK": BK, "SPLIT_K": SPLIT_K, "num_warps": num_warps, "num_stages": num_stages,
-             "PAIRS": PAIRS, "W4": W4}
+             "PAIRS": PAIRS, "W4": W4, "H16": H16}
     cfg = {**table.config_for("gemv", spec.name, m, n, k, facts), **{a: v for a, v in given.items() if v is not None}}
     launch = gemv_launch(spec, m, n, k, cfg, facts, qb=quant_block(tensors, spec, k), x_dtype=x.dtype,
                          has_bias=bias is not None)

@@ -110,3 +110,66 @@ def test_word_wise_gemv_takes_only_the_int4_formats():
     both = gemv.gemv_launch(get_format("nf4"), 1, 4096, 4096, {**cfg, "PAIRS": True}, pvc)
     assert both.function == "_lowbit_gemv_pairs_kernel"  # nf4's codebook: no word-wise decode
     assert gemv.gemv_launch(get_format("fp6"), 1, 4096, 4096, cfg, pvc).function == "_lowbit_gemv_kernel"
+
+
+H16_CASES = ["sym_int4", "asym_int4", "asym_int4-g32", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
+# Bound of the fp16-pair GEMV against float64 on the same fp16 activations, outputs in float32: a
+# word's (at most eight) products and their sum are rounded to fp16, at most five roundings of
+# 2^-11 of that partial sum each, independent across words, so the norm-wise relative error stays
+# near 2^-11 (4.9e-4); 2e-3 leaves four times that. (The fp32 kernels stay below 1e-5.)
+H16_BOUND = 2e-3
+
+
+@pytest.mark.parametrize("case", H16_CASES)
+def test_fp16_pair_gemv_matches_reference(case):
+    """``_lowbit_gemv_h16_kernel`` (``H16``): every format it takes, 64- and 32-column blocks, bias,
+    split-K 1, 2 and 4, N = 72 (not a multiple of the rows per program), several K tiles per program."""
+    fmt = case.split("-")[0]
+    gen = torch.Generator().manual_seed(zlib.crc32(f"h16{case}".encode()))
+    n, k = 72, 512
+    tensors = g32_asym_int4(gen, n, k) if case.endswith("g32") else quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(1, k, generator=gen).half()
+    bias = torch.randn(n, generator=gen).half()
+    ref = reference(x.float(), tensors, fmt, bias.float())
+    for bn, bk, split_k in ((16, 128, 1), (8, 128, 2), (32, 64, 4)):
+        out = poisoned(1, n)
+        y = gemv.lowbit_gemv(x, tensors, fmt, bias, BN=bn, BK=bk, SPLIT_K=split_k, H16=True, num_warps=2,
+                             num_stages=2, out=out)
+        assert y is out
+        assert_all_written(y)
+        assert rel_err(y, ref) < H16_BOUND, (case, bn, bk, split_k)
+
+
+@pytest.mark.parametrize("fmt", ["sym_int4", "fp8_e5m2"])
+def test_fp16_pair_gemv_does_not_overflow_at_the_fp16_limit(fmt):
+    """Activations near fp16's largest value (60000): the pre-scale keeps every fp16 partial sum finite.
+    Weights of magnitude about 1, so the exact result is about 60000 * sqrt(K) / 2: stored in float32."""
+    gen = torch.Generator().manual_seed(7)
+    n, k = 16, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = (torch.sign(torch.randn(1, k, generator=gen)) * 60000.0).half()
+    ref = reference(x.float(), tensors, fmt)
+    y = gemv.lowbit_gemv(x, tensors, fmt, BN=16, BK=128, SPLIT_K=1, H16=True, num_warps=2, num_stages=2,
+                         out=poisoned(1, n))
+    assert torch.isfinite(y).all()
+    assert rel_err(y, ref) < H16_BOUND
+
+
+def test_fp16_pair_entry_falls_back_for_other_activations():
+    """An ``H16`` table entry (tuned with fp16 activations) names no tile of another kernel: bf16 /
+    float32 activations and formats it does not take get the device's heuristic GEMV instead."""
+    cfg = {"H16": True, "BN": 32, "BK": 512, "SPLIT_K": 1, "num_warps": 4, "num_stages": 2}
+    pvc = INTEL_TARGETS["pvc"]
+    for fmt in ("sym_int4", "asym_int4", "sym_int8", "fp8_e4m3", "fp8_e5m2"):
+        half = gemv.gemv_launch(get_format(fmt), 1, 4096, 4096, cfg, pvc, x_dtype=torch.float16)
+        assert half.function == "_lowbit_gemv_h16_kernel" and half.grid == (128, 1, 1)
+    for fmt, dtype in (("sym_int4", torch.bfloat16), ("fp8_e4m3", torch.float32), ("nf4", torch.float16)):
+        other = gemv.gemv_launch(get_format(fmt), 1, 4096, 4096, cfg, pvc, x_dtype=dtype)
+        assert other.function == "_lowbit_gemv_kernel" and other.constexprs["BN"] in gemv.GEMV_SAFE_ROWS
+    gen = torch.Generator().manual_seed(3)
+    tensors = quantize(torch.randn(40, 256, generator=gen), "sym_int4")
+    x = torch.randn(1, 256, generator=gen).to(torch.bfloat16)
+    y = gemv.lowbit_gemv(x, tensors, "sym_int4", H16=True, BN=32, BK=128, SPLIT_K=1, num_warps=2, num_stages=2,
+                         out=poisoned(1, 40))
+    assert_all_written(y)
+    assert rel_err(y, reference(x.float(), tensors, "sym_int4")) < REL_BOUND

@@ -29,26 +29,34 @@ from vllm_ipex_plugin.kernels.lowbit import reference
 from vllm_ipex_plugin.kernels.lowbit.dequantize import lowbit_dequantize
 from vllm_ipex_plugin.kernels.lowbit.formats import canonical_name, get_format
 from vllm_ipex_plugin.kernels.lowbit.gemm import lowbit_gemm
-from vllm_ipex_plugin.kernels.lowbit.gemv import W4_FORMATS, lowbit_gemv
+from vllm_ipex_plugin.kernels.lowbit.gemv import H16_FORMATS, W4_FORMATS, lowbit_gemv
 from vllm_ipex_plugin.kernels.lowbit.tuning import table
 
 REL_BOUND = 2e-3
 
 
-def gemv_candidates(fmt: str):
-    for bn, bk, split, warps in itertools.product(
-        table.GEMV_SAFE_ROWS, (512, 1024, 2048), (1, 2, 4), (2, 4, 8)
-    ):
-        if bn * bk <= 16384:
-            yield {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
-    if get_format(fmt).paired_gemv:  # the paired-nibble GEMV
+GEMV_KERNELS = ("generic", "pairs", "w4", "h16")
+
+
+def gemv_candidates(fmt: str, kernels: tuple[str, ...] = GEMV_KERNELS):
+    """GEMV configurations of the kernels named in ``kernels`` that take ``fmt``."""
+    spec = get_format(fmt)
+    if "generic" in kernels:
+        for bn, bk, split, warps in itertools.product(table.GEMV_SAFE_ROWS, (512, 1024, 2048), (1, 2, 4), (2, 4, 8)):
+            if bn * bk <= 16384:
+                yield {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
+    if "pairs" in kernels and spec.paired_gemv:  # the paired-nibble GEMV
         for bn, bk, split, warps in itertools.product((1, 2, 4, 8, 16), (512, 1024, 2048), (1, 2), (2, 4)):
             if bn * bk <= 16384:
                 yield {"PAIRS": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
-    if get_format(fmt).id in W4_FORMATS:  # the word-wise 4-bit GEMV: many rows per program
+    if "w4" in kernels and spec.id in W4_FORMATS:  # the word-wise 4-bit GEMV: many rows per program
         for bn, bk, split, warps in itertools.product((8, 16), (256, 512, 1024), (1, 2), (2, 4)):
             if bn * bk <= 16384:
                 yield {"W4": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
+    if "h16" in kernels and spec.id in H16_FORMATS:  # fp16-pair products (fp16 activations, as tuned)
+        for bn, bk, split, warps in itertools.product((4, 8, 16, 32), (256, 512, 1024), (1, 2), (2, 4)):
+            if bn * bk <= 16384:
+                yield {"H16": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
 
 
 def gemm_candidates(m_bucket: int):
@@ -81,12 +89,24 @@ def _time_ms(call, copies) -> float:
     return triton.testing.do_bench(lambda: call(copies[0]), warmup=5, rep=20, return_mode="median")
 
 
-def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device, log=None) -> dict:
-    """Fastest correct config for one case; raises if no candidate is correct."""
+def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device, log=None,
+             gemv_kernels: tuple[str, ...] = GEMV_KERNELS) -> dict:
+    """Fastest correct config for one case; raises if no candidate is correct.
+
+    With a subset of ``gemv_kernels``, the configuration the device uses today for the case is
+    timed first beside the subset's, so that a new kernel replaces it only by winning in the same run.
+    """
     x, tensors, ref = _problem(fmt, m, n, k, device)
     copies = weight_copies(tensors)
     launch = lowbit_gemv if kernel == "gemv" else lowbit_gemm
-    candidates = gemv_candidates(fmt) if kernel == "gemv" else gemm_candidates(table.m_bucket(kernel, m))
+    if kernel == "gemv":
+        candidates = list(gemv_candidates(fmt, gemv_kernels))
+        if set(gemv_kernels) != set(GEMV_KERNELS):
+            now = table.config_for("gemv", fmt, m, n, k, device_facts(device))
+            candidates.insert(0, {**dict.fromkeys(("PAIRS", "W4", "H16"), False),
+                                  **{a: v for a, v in now.items() if a != "us"}})
+    else:
+        candidates = gemm_candidates(table.m_bucket(kernel, m))
     best, wrong = None, 0
     for cfg in candidates:
         def call(t, cfg=cfg):
@@ -106,7 +126,7 @@ def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device
             continue
         ms = _time_ms(call, copies)
         if best is None or ms < best[0]:
-            best = (ms, cfg)
+            best = (ms, {a: v for a, v in cfg.items() if v is not False})
     if best is None:
         raise RuntimeError(f"no correct {kernel} config for {fmt} M={m} N={n} K={k}")
     if log:
@@ -128,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--m", default="1,16,32,64,128,256,1024",
                     help="batch sizes (1 = GEMV; others: GEMM buckets, each also timed against the dense path)")
     ap.add_argument("--output", help="cache file to write (default: the user cache of this device)")
+    ap.add_argument("--gemv-kernels", default=",".join(GEMV_KERNELS),
+                    help="GEMV kernels to try (a subset is timed against the configuration in use today)")
     args = ap.parse_args(argv)
     if torch.cuda.is_available():
         device = torch.device("cuda")
@@ -145,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             k, n = (int(v) for v in shape.lower().split("x"))
             for m in (int(v) for v in args.m.split(",")):
                 kernel = "gemv" if m <= table.GEMV_MAX_M else "gemm"
-                cfg = tune_one(kernel, fmt, m, n, k, device, log=lambda line: print(line, flush=True))
+                cfg = tune_one(kernel, fmt, m, n, k, device, log=lambda line: print(line, flush=True),
+                               gemv_kernels=tuple(args.gemv_kernels.split(",")))
                 path = table.save_entries(facts, {table.entry_key(kernel, fmt, m, n, k): cfg}, output)
                 count += 1
     print(f"wrote {count} configs for {facts.name} to {path}")

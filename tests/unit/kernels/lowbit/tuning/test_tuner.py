@@ -21,3 +21,12 @@ def test_candidates_respect_the_safe_gemv_rows():
     assert any(c.get("W4") for c in tuner.gemv_candidates("sym_int4"))
     assert any(c.get("W4") for c in tuner.gemv_candidates("asym_int4"))
     assert list(tuner.gemm_candidates(256))[-1] == {"path": "dense"}
+
+
+def test_fp16_pair_gemv_candidates_only_for_the_formats_it_takes():
+    for fmt in ("sym_int4", "asym_int4", "sym_int8", "fp8_e4m3", "fp8_e5m2"):
+        assert any(c.get("H16") for c in tuner.gemv_candidates(fmt))
+    for fmt in ("nf4", "fp6"):
+        assert not any(c.get("H16") for c in tuner.gemv_candidates(fmt))
+    only = list(tuner.gemv_candidates("fp8_e4m3", ("h16",)))
+    assert only and all(c.get("H16") for c in only)
