@@ -69,19 +69,21 @@ def _ptr(dtype: torch.dtype) -> str:
     return "*" + _TRITON_TYPE[dtype]
 
 
-def _lowbit_types(spec: LowBitFormat, constexprs: dict[str, Any], x_dtype: torch.dtype) -> dict[str, str]:
+def _lowbit_types(spec: LowBitFormat, constexprs: dict[str, Any], x_dtype: torch.dtype,
+                  split_in_kernel: bool = False) -> dict[str, str]:
     """Argument types of the low-bit kernels: payloads, scales and mins as the format stores them
     (a format without scales or mins passes its payload in their place), ``y`` in float32 when
-    split-K accumulates with atomics, the paired GEMV's activations as 32-bit words."""
+    split-K accumulates into it with atomics (the GEMM; the GEMVs, ``split_in_kernel``, sum in their
+    fp32 workspace and write ``y`` in the activations' dtype), the paired GEMV's activations as 32-bit words."""
     shapes = {name: dtype for name, dtype, _ in spec.tensors}
     payload = shapes[spec.payload]
     scales = shapes.get("scales", payload)
-    out = torch.float32 if constexprs.get("SPLIT_K", 1) > 1 else x_dtype
+    out = torch.float32 if constexprs.get("SPLIT_K", 1) > 1 and not split_in_kernel else x_dtype
     return {
         "x_ptr": "*i32" if constexprs.get("X_KIND") else _ptr(x_dtype), "q_ptr": _ptr(payload),
         "q2_ptr": _ptr(shapes.get("qhigh", payload)), "s_ptr": _ptr(scales),
         "m_ptr": _ptr(shapes.get("mins", scales)), "code_ptr": "*fp32", "y_ptr": _ptr(out),
-        "bias_ptr": _ptr(x_dtype), "w_ptr": _ptr(x_dtype), "mids_ptr": "*fp32",
+        "bias_ptr": _ptr(x_dtype), "w_ptr": _ptr(x_dtype), "mids_ptr": "*fp32", "ws_ptr": "*fp32", "cnt_ptr": "*i32",
     }
 
 
@@ -131,8 +133,8 @@ def lowbit_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict
                 for m in BATCH_ROWS:
                     for launch in plan_launches(spec, m, n, k, facts, qb=qb, x_dtype=MODEL_DTYPE):
                         label = f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, M={m})"
-                        cases.append(_case(launch.fn, launch.constexprs, _lowbit_types(spec, launch.constexprs,
-                                                                                         MODEL_DTYPE),
+                        types = _lowbit_types(spec, launch.constexprs, MODEL_DTYPE, "ws_ptr" in launch.fn.arg_names)
+                        cases.append(_case(launch.fn, launch.constexprs, types,
                                            launch.num_warps, launch.num_stages, launch.options, label))
             launch = quantize_launch(spec, n, k, facts)
             cases.append(_case(launch.fn, launch.constexprs, _lowbit_types(spec, launch.constexprs, MODEL_DTYPE),
@@ -144,6 +146,7 @@ def lowbit_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict
 # Rows and K tile of a word-wise GEMV program that amortizes the activations over several rows
 # at about four words per lane on Intel's 16-lane warps (16 rows x 1024 columns spill on PVC).
 W4_ROWS = (8, 256)
+SPLIT = 4  # K split of the split-K variants (Intel's tiles split only small layers, which Llama-3-8B lacks)
 # The word-wise GEMVs only CUDA's tuned tables choose today: configuration key -> formats it takes.
 WORD_GEMVS = (("W4", W4_FORMATS), ("H16", H16_FORMATS))
 
@@ -151,21 +154,29 @@ WORD_GEMVS = (("W4", W4_FORMATS), ("H16", H16_FORMATS))
 def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
     """The word-wise GEMVs (``W4``: 4-bit; ``H16``: fp16-pair products of 4-bit, int8 and fp8 codes),
     which only CUDA's tuned tables choose, built for each arch with its own GEMV configuration
-    (``tuning/intel.py``) and with ``W4_ROWS``: the kernels must stay within what triton-xpu lowers
-    and within the spill budget, so that an Intel table can pick them."""
+    (``tuning/intel.py``) and with ``W4_ROWS``, K unsplit and split (as is the generic GEMV): the
+    kernels and the split-K workspace store must stay within what triton-xpu lowers and within the
+    spill budget, so that an Intel table can pick them."""
     cases = []
     for key, format_ids in WORD_GEMVS:
         for spec in (spec for spec in FORMATS.values() if spec.id in format_ids):
             for qb in ((64, 32) if spec.name == "asym_int4" else (64,)):
                 for layer, (k, n) in model.linears().items():
                     arch_cfg = table.config_for("gemv", spec.name, 1, n, k, facts)
-                    for rows, bk in ((arch_cfg["BN"], arch_cfg["BK"]), W4_ROWS):  # the arch's tile; several rows
-                        cfg = {**arch_cfg, key: True, "BN": rows, "BK": bk}
+                    # the arch's tile; several rows; several rows with K split (the workspace store)
+                    for rows, bk, split in ((arch_cfg["BN"], arch_cfg["BK"], 1), (*W4_ROWS, 1), (*W4_ROWS, SPLIT)):
+                        cfg = {**arch_cfg, key: True, "BN": rows, "BK": bk, "SPLIT_K": split}
                         launch = gemv_launch(spec, 1, n, k, cfg, facts, qb=qb, x_dtype=MODEL_DTYPE)
-                        types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE), "q_ptr": "*i32"}  # words
+                        types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE, True), "q_ptr": "*i32"}
                         cases.append(_case(launch.fn, launch.constexprs, types, launch.num_warps, launch.num_stages,
                                            launch.options, f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, "
-                                                           f"M=1, {rows} rows)"))
+                                                           f"M=1, {rows} rows, split {split})"))
+    spec, (k, n) = FORMATS["sym_int4"], model.linears()["down"]
+    cfg = {**table.config_for("gemv", spec.name, 1, n, k, facts), "SPLIT_K": SPLIT}  # the generic GEMV, split
+    launch = gemv_launch(spec, 1, n, k, cfg, facts, x_dtype=MODEL_DTYPE)
+    cases.append(_case(launch.fn, launch.constexprs, _lowbit_types(spec, launch.constexprs, MODEL_DTYPE, True),
+                       launch.num_warps, launch.num_stages, launch.options,
+                       f"{launch.function} {spec.name} qb64 (down {k}x{n}, M=1, split {SPLIT})"))
     return cases
 
 

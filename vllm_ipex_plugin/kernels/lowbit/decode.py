@@ -133,12 +133,30 @@ def split_k_range(K, BK: tl.constexpr, SPLIT_K: tl.constexpr, pid_k):
 
 
 @triton.jit
-def store_gemv_row(out, y_row, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS: tl.constexpr, SPLIT_K: tl.constexpr):
-    """One activation row's outputs: bias added by the first split only; atomics when split."""
+def store_gemv_row(out, y_row, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS: tl.constexpr, SPLIT_K: tl.constexpr,
+                   ws_row, count_ptr):
+    """One activation row's outputs; bias added by the first split only.
+
+    Split K: each split adds its partial sums into the fp32 workspace row ``ws_row`` and counts
+    itself in ``count_ptr`` (one counter per row and output tile); the split that arrives last
+    takes the sums out with an exchange that leaves zeros behind, writes them to ``y_row`` in its
+    dtype and resets the counter. The workspace is zeroed once when allocated and every launch
+    leaves it zeroed, so a split GEMV is one kernel: no zero-fill before it and no conversion after.
+    The barrier makes every lane's adds precede the one counter update (release); the counter's
+    acquire makes the last split see them all.
+    """
     if HAS_BIAS:
         if pid_k == 0:
             out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
     if SPLIT_K == 1:
         tl.store(y_row + offs_n, out.to(y_row.dtype.element_ty), mask=n_mask)
     else:
-        tl.atomic_add(y_row + offs_n, out, mask=n_mask)
+        tl.atomic_add(ws_row + offs_n, out, mask=n_mask, sem="relaxed")
+        tl.debug_barrier()
+        arrived = tl.atomic_add(count_ptr, 1, sem="acq_rel")
+        if arrived == SPLIT_K - 1:
+            # exchanged as int32 bit patterns (0 is +0.0): integer exchange is what every backend has
+            bits = tl.atomic_xchg(ws_row.to(tl.pointer_type(tl.int32)) + offs_n, tl.zeros_like(out).to(tl.int32),
+                                  mask=n_mask)
+            tl.store(y_row + offs_n, bits.to(tl.float32, bitcast=True).to(y_row.dtype.element_ty), mask=n_mask)
+            tl.atomic_xchg(count_ptr, 0)

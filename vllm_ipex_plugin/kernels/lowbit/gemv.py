@@ -1,7 +1,8 @@
 """The GEMV kernels (one activation row per program column) and their launcher.
 
 Elementwise products are reduced once per program; K is split across programs when the
-output has too few tiles to fill the GPU (fp32 atomics into a zeroed buffer). For the 4-bit
+output has too few tiles to fill the GPU (fp32 atomics into a workspace the last split empties,
+``decode.store_gemv_row``). For the 4-bit
 formats (``LowBitFormat.paired_gemv``) a second GEMV, ``_lowbit_gemv_pairs_kernel``, skips
 the interleave altogether; for sym_int4 / asym_int4 a third, ``_lowbit_gemv_w4_kernel``, reads the
 payload as 32-bit words and decodes two nibbles per integer op. A fourth, ``_lowbit_gemv_h16_kernel``,
@@ -31,11 +32,11 @@ from vllm_ipex_plugin.kernels.lowbit.decode import (
 from vllm_ipex_plugin.kernels.lowbit.formats import BLOCK, FormatId, LowBitFormat, get_format
 from vllm_ipex_plugin.kernels.lowbit.launch import (
     Launch,
-    finish,
-    matmul_operands,
     nf4_table,
+    operands,
     pick_block_k,
     quant_block,
+    split_workspace,
 )
 from vllm_ipex_plugin.kernels.lowbit.tuning import table
 from vllm_ipex_plugin.kernels.lowbit.tuning.table import GEMV_SAFE_ROWS
@@ -54,7 +55,7 @@ H16_X_SCALE: tl.constexpr = tl.constexpr(64.0)
 
 
 @triton.jit
-def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr, ws_ptr, cnt_ptr,
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
                         BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
@@ -72,11 +73,11 @@ def _lowbit_gemv_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
         x = tl.load(x_row + k0 + tl.arange(0, BK)).to(tl.float32)
         acc += w * x[None, :]
     store_gemv_row(tl.sum(acc, axis=1), y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS,
-                    SPLIT_K)
+                   SPLIT_K, ws_ptr + row * N, cnt_ptr + row * tl.num_programs(0) + pid_n)
 
 
 @triton.jit
-def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr,
+def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_ptr, ws_ptr, cnt_ptr,
                               M, N, K, stride_xm, stride_qn, stride_sn, stride_ym,
                               FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
                               SPLIT_K: tl.constexpr, QB: tl.constexpr, X_KIND: tl.constexpr):
@@ -128,7 +129,7 @@ def _lowbit_gemv_pairs_kernel(x_ptr, q_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bias_
             part = tl.load(code_ptr + lo) * x_lo + tl.load(code_ptr + hi) * x_hi
             acc += part * s
     store_gemv_row(tl.sum(tl.sum(acc, axis=2), axis=1), y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k,
-                    HAS_BIAS, SPLIT_K)
+                   HAS_BIAS, SPLIT_K, ws_ptr + row * N, cnt_ptr + row * tl.num_programs(0) + pid_n)
 
 
 @triton.jit
@@ -152,8 +153,8 @@ def _w4_pair(w, SHIFT: tl.constexpr, MASK: tl.constexpr):
 
 
 @triton.jit
-def _lowbit_gemv_w4_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K, stride_xm, stride_qn, stride_sn,
-                           stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
+def _lowbit_gemv_w4_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr, cnt_ptr, M, N, K, stride_xm,
+                           stride_qn, stride_sn, stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
                            BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
     """GEMV for sym_int4 / asym_int4 reading the payload as 32-bit words (``q_ptr``: the int32
     view of the ``[N, K/2]`` bytes; word ``j`` holds columns ``8j + c`` at bits ``4c``).
@@ -218,7 +219,8 @@ def _lowbit_gemv_w4_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K,
         else:
             acc += part * s
     out = 16.0 * tl.sum(tl.sum(acc, axis=2), axis=1)
-    store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K)
+    store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K,
+                   ws_ptr + row * N, cnt_ptr + row * tl.num_programs(0) + pid_n)
 
 
 @triton.jit
@@ -251,9 +253,9 @@ def _h16_codes(w, PAIR: tl.constexpr, FMT: tl.constexpr):
 
 
 @triton.jit
-def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K, stride_xm, stride_qn, stride_sn,
-                            stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BN: tl.constexpr,
-                            BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
+def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr, cnt_ptr, M, N, K, stride_xm,
+                            stride_qn, stride_sn, stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr,
+                            BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
     """GEMV reading the payload as 32-bit words and multiplying in fp16, two codes per operation.
 
     ``q_ptr``: the int32 view of the payload rows (word ``j`` holds columns ``CPW * j + c``: eight
@@ -325,7 +327,8 @@ def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, M, N, K
             s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
             acc += part * s
     out = tl.sum(tl.sum(acc, axis=2), axis=1) * (H16_X_SCALE * 256.0 if FMT == FP8_E4M3 else H16_X_SCALE)
-    store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K)
+    store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K,
+                   ws_ptr + row * N, cnt_ptr + row * tl.num_programs(0) + pid_n)
 
 
 def gemv_grid(m: int, n: int, constexprs: dict) -> tuple[int, int, int]:
@@ -359,21 +362,25 @@ def gemv_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, facts: De
 def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], spec: LowBitFormat,
              bias: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """Run a :func:`gemv_launch` on ``x [m, k]`` (contiguous rows); ``out``: where to write."""
-    m, n, k, (q, q2, s, mins), y = matmul_operands(launch, x, tensors, spec, out)
+    m, k = x.shape
+    q, q2, s, mins = operands(tensors, spec)
+    n = q.shape[0]
+    y = out if out is not None else torch.empty((m, n), device=x.device, dtype=x.dtype)
     c = launch.constexprs
     grid = gemv_grid(m, n, c)
     b = bias if bias is not None else y
+    ws, counts = split_workspace(x.device, m * n, m * grid[0])
     if launch.fn is _lowbit_gemv_w4_kernel or launch.fn is _lowbit_gemv_h16_kernel:
         qw = q.view(torch.int32)  # eight 4-bit or four 8-bit columns per word
-        launch.run(grid, x, qw, s, mins, y, b, m, n, k, x.stride(0), qw.stride(0), s.stride(0), y.stride(0))
+        launch.run(grid, x, qw, s, mins, y, b, ws, counts, m, n, k, x.stride(0), qw.stride(0), s.stride(0), y.stride(0))
     elif "X_KIND" in c:
         xv = x.view(torch.int32) if c["X_KIND"] else x  # one 32-bit word per column pair
-        launch.run(grid, xv, q, s, mins, nf4_table(x.device), y, b,
+        launch.run(grid, xv, q, s, mins, nf4_table(x.device), y, b, ws, counts,
                    m, n, k, xv.stride(0), q.stride(0), s.stride(0), y.stride(0))
     else:
-        launch.run(grid, x, q, q2, s, mins, nf4_table(x.device), y, b,
+        launch.run(grid, x, q, q2, s, mins, nf4_table(x.device), y, b, ws, counts,
                    m, n, k, x.stride(0), q.stride(0), q2.stride(0), s.stride(0), y.stride(0))
-    return finish(y, x.dtype, c["SPLIT_K"], out)
+    return y
 
 
 def lowbit_gemv(x, tensors, fmt, bias=None, *, BN=None, BK=None, SPLIT_K=None, num_warps=None,

@@ -109,6 +109,28 @@ def finish(y: torch.Tensor, dtype: torch.dtype, split_k: int, out: torch.Tensor 
     return out.copy_(y)
 
 
+_WORKSPACES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+_OUTGROWN: list[tuple[torch.Tensor, torch.Tensor]] = []
+WORKSPACE_MIN = 1 << 18  # fp32 sums and int32 counters each: covers a 256k-entry vocabulary at one row
+
+
+def split_workspace(device: torch.device, floats: int, counters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The device's zeroed fp32 workspace and int32 counters for split-K GEMVs (``store_gemv_row``).
+
+    Allocated once per device (grown when a larger layer needs more) and kept zero by the kernels
+    themselves. An outgrown pair is kept alive, never freed: a captured graph may still point at it.
+    """
+    pair = _WORKSPACES.get(device)
+    if pair is None or pair[0].numel() < floats or pair[1].numel() < counters:
+        if pair is not None:
+            _OUTGROWN.append(pair)
+        size = max(floats, counters, WORKSPACE_MIN)
+        pair = (torch.zeros(size, dtype=torch.float32, device=device),
+                torch.zeros(size, dtype=torch.int32, device=device))
+        _WORKSPACES[device] = pair
+    return pair
+
+
 def nf4_table(device: torch.device) -> torch.Tensor:
     """The NF4 codebook the decoders read (``code_ptr``; unused by the other formats)."""
     return code_table("nf4", device)

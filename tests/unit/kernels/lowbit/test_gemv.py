@@ -173,3 +173,23 @@ def test_fp16_pair_entry_falls_back_for_other_activations():
                          out=poisoned(1, 40))
     assert_all_written(y)
     assert rel_err(y, reference(x.float(), tensors, "sym_int4")) < REL_BOUND
+
+
+def test_split_k_leaves_its_workspace_zeroed_and_writes_the_output_dtype():
+    """Split-K GEMVs sum into the device's fp32 workspace, the last split writes ``y`` (here fp16, the
+    activations' dtype) and empties the workspace and its counters: every kernel and split count
+    gives the reference twice in a row (a leftover would double the second result) and leaves zeros."""
+    gen = torch.Generator().manual_seed(11)
+    n, k = 40, 512
+    tensors = quantize(torch.randn(n, k, generator=gen), "sym_int4")
+    x = torch.randn(1, k, generator=gen).half()
+    ref = reference(x.float(), tensors, "sym_int4")
+    for kind in ({}, {"PAIRS": True}, {"W4": True}, {"H16": True}):
+        for split_k in (2, 4):
+            for _ in range(2):
+                y = gemv.lowbit_gemv(x, tensors, "sym_int4", BN=16, BK=64, SPLIT_K=split_k, num_warps=2,
+                                     num_stages=2, **kind)
+                assert y.dtype == torch.float16
+                assert rel_err(y, ref) < H16_BOUND, (kind, split_k)
+            ws, counts = gemv.split_workspace(x.device, 1, 1)
+            assert not ws.any() and not counts.any(), (kind, split_k)

@@ -46,15 +46,15 @@ def gemv_candidates(fmt: str, kernels: tuple[str, ...] = GEMV_KERNELS):
             if bn * bk <= 16384:
                 yield {"BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
     if "pairs" in kernels and spec.paired_gemv:  # the paired-nibble GEMV
-        for bn, bk, split, warps in itertools.product((1, 2, 4, 8, 16), (512, 1024, 2048), (1, 2), (2, 4)):
+        for bn, bk, split, warps in itertools.product((1, 2, 4, 8, 16), (512, 1024, 2048), (1, 2, 4), (2, 4)):
             if bn * bk <= 16384:
                 yield {"PAIRS": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
     if "w4" in kernels and spec.id in W4_FORMATS:  # the word-wise 4-bit GEMV: many rows per program
-        for bn, bk, split, warps in itertools.product((8, 16), (256, 512, 1024), (1, 2), (2, 4)):
+        for bn, bk, split, warps in itertools.product((8, 16), (256, 512, 1024), (1, 2, 4), (2, 4)):
             if bn * bk <= 16384:
                 yield {"W4": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
     if "h16" in kernels and spec.id in H16_FORMATS:  # fp16-pair products (fp16 activations, as tuned)
-        for bn, bk, split, warps in itertools.product((4, 8, 16, 32), (256, 512, 1024), (1, 2), (2, 4)):
+        for bn, bk, split, warps in itertools.product((4, 8, 16, 32), (256, 512, 1024), (1, 2, 4), (2, 4)):
             if bn * bk <= 16384:
                 yield {"H16": True, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps, "num_stages": 2}
 
