@@ -133,30 +133,36 @@ def split_k_range(K, BK: tl.constexpr, SPLIT_K: tl.constexpr, pid_k):
 
 
 @triton.jit
-def store_gemv_row(out, y_row, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS: tl.constexpr, SPLIT_K: tl.constexpr,
-                   ws_row, count_ptr):
-    """One activation row's outputs; bias added by the first split only.
+def store_split(out, y_ptrs, ws_ptrs, mask, count_ptr, SPLIT_K: tl.constexpr):
+    """Store a tile of outputs (``out``, fp32) computed over this program's share of K.
 
-    Split K: each split adds its partial sums into the fp32 workspace row ``ws_row`` and counts
-    itself in ``count_ptr`` (one counter per row and output tile); the split that arrives last
-    takes the sums out with an exchange that leaves zeros behind, writes them to ``y_row`` in its
-    dtype and resets the counter. The workspace is zeroed once when allocated and every launch
-    leaves it zeroed, so a split GEMV is one kernel: no zero-fill before it and no conversion after.
+    Split K: each split adds its partial sums into the fp32 workspace at ``ws_ptrs`` and counts
+    itself in ``count_ptr`` (one counter per output tile); the split that arrives last takes the
+    sums out with an exchange that leaves zeros behind, writes them to ``y_ptrs`` in its dtype and
+    resets the counter. The workspace is zeroed once when allocated and every launch leaves it
+    zeroed, so a split GEMV is one kernel: no zero-fill before it, no conversion after. (The fused
+    GEMM keeps fp32 atomics into a zeroed buffer: this store made its split tiles slower, docs/decisions.md.)
     The barrier makes every lane's adds precede the one counter update (release); the counter's
     acquire makes the last split see them all.
     """
-    if HAS_BIAS:
-        if pid_k == 0:
-            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
     if SPLIT_K == 1:
-        tl.store(y_row + offs_n, out.to(y_row.dtype.element_ty), mask=n_mask)
+        tl.store(y_ptrs, out.to(y_ptrs.dtype.element_ty), mask=mask)
     else:
-        tl.atomic_add(ws_row + offs_n, out, mask=n_mask, sem="relaxed")
+        tl.atomic_add(ws_ptrs, out, mask=mask, sem="relaxed")
         tl.debug_barrier()
         arrived = tl.atomic_add(count_ptr, 1, sem="acq_rel")
         if arrived == SPLIT_K - 1:
             # exchanged as int32 bit patterns (0 is +0.0): integer exchange is what every backend has
-            bits = tl.atomic_xchg(ws_row.to(tl.pointer_type(tl.int32)) + offs_n, tl.zeros_like(out).to(tl.int32),
-                                  mask=n_mask)
-            tl.store(y_row + offs_n, bits.to(tl.float32, bitcast=True).to(y_row.dtype.element_ty), mask=n_mask)
+            bits = tl.atomic_xchg(ws_ptrs.to(tl.pointer_type(tl.int32)), tl.zeros_like(out).to(tl.int32), mask=mask)
+            tl.store(y_ptrs, bits.to(tl.float32, bitcast=True).to(y_ptrs.dtype.element_ty), mask=mask)
             tl.atomic_xchg(count_ptr, 0)
+
+
+@triton.jit
+def store_gemv_row(out, y_row, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS: tl.constexpr, SPLIT_K: tl.constexpr,
+                   ws_row, count_ptr):
+    """One activation row's outputs (``store_split``); bias added by the first split only."""
+    if HAS_BIAS:
+        if pid_k == 0:
+            out += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)
+    store_split(out, y_row + offs_n, ws_row + offs_n, n_mask, count_ptr, SPLIT_K)
