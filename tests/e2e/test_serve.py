@@ -120,3 +120,42 @@ def test_client_that_disconnects_mid_stream_frees_its_request(server):
         time.sleep(0.25)
     assert _requests_running(server) == 0
     test_completion(server)
+
+
+# FastChat's own code for an OpenAI-compatible model (what its web UI calls for an entry of
+# ``--register-api-endpoint-file``), run in a subprocess: importing it swaps sys.stdout for a logger.
+_FASTCHAT_CLIENT = """
+import json, sys
+from fastchat.conversation import get_conv_template
+from fastchat.serve.api_provider import get_api_provider_stream_iter
+base, key, question = sys.argv[1:4]
+conv = get_conv_template("chatgpt")
+conv.append_message(conv.roles[0], question)
+conv.append_message(conv.roles[1], None)
+api = {"api_type": "openai", "model_name": "smollm2", "api_base": base, "api_key": key}
+text = ""
+for data in get_api_provider_stream_iter(conv, "smollm2", api, 0.0, 1.0, 16):
+    text = data["text"]
+sys.__stdout__.write(json.dumps({"messages": conv.to_openai_api_messages(), "text": text}) + "\\n")
+"""
+
+
+@pytest.mark.e2e
+def test_fastchat_openai_route_streams_the_servers_answer(server, tmp_path):
+    """FastChat (``fschat`` 0.2.36) through its OpenAI-compatible path: its streamed answer equals the
+    server's own non-streaming greedy answer to the same messages. (FastChat's ``vllm_worker`` does not
+    start against vLLM 0.32: README, "FastChat".)"""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _FASTCHAT_CLIENT, server.base_url + "/v1", API_KEY,
+                           "What is the capital of France?"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["messages"][-1] == {"role": "user", "content": "What is the capital of France?"}
+    want = _client(server).chat.completions.create(model="smollm2", messages=got["messages"], max_tokens=16,
+                                                   temperature=0)
+    assert got["text"] == want.choices[0].message.content
+    assert "Paris" in got["text"]
