@@ -1,6 +1,7 @@
 """A SIGKILLed server leaves no engine or worker process behind (they hold the model and its
 device memory): each process vLLM starts under the plugin's platform ends with its parent. A
-SIGTERMed one shuts its worker down without vLLM having to force-kill it."""
+SIGTERMed one shuts its worker down without vLLM having to force-kill it. An ``LLM()`` script
+ends with status 0, run after run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import signal
 import psutil
 import pytest
 
+from tests.harness.runners import IN_PROCESS_SWITCH, llm_in_subprocess
 from tests.harness.server import VllmServer, free_port
+from vllm_ipex_plugin import envs
 
 
 @pytest.mark.e2e
@@ -58,3 +61,24 @@ def test_worker_exits_on_its_own_soon_after_sigterm(tiny_llama_path, tmp_path):
         assert worker_seconds < 4.0, worker_seconds
     finally:
         server.kill_tree()  # whatever is left, so a failure leaks nothing
+
+
+# Engine core placements an LLM() script gets: its own process (vLLM's default, what users' scripts
+# run) and the script's process (how the test suite's subprocess runs start it).
+_EXIT_RUNS = ("own process", "in process", "own process", "in process")
+
+
+@pytest.mark.e2e
+def test_llm_script_exits_with_status_0_run_after_run(tiny_llama_path):
+    """Issue 15: ``LLM()`` scripts had been seen aborting after printing their results (status 134,
+    "terminate called without an active exception": a C++ thread or a joinable ``std::thread``
+    met at interpreter exit). Every run here must end with status 0 and no such line, whichever
+    process the engine core runs in; a run that fails is reported with its number and stderr."""
+    for number, placement in enumerate(_EXIT_RUNS, 1):
+        engine_process = {IN_PROCESS_SWITCH: None if placement == "own process" else "0"}
+        proc, result = llm_in_subprocess(tiny_llama_path, ["Hello, my name is"], max_tokens=4, max_model_len=256,
+                                         env_changes={envs.HOST_MODE: "1", **engine_process})
+        where = f"run {number} (engine core in {placement}): status {proc.returncode}"
+        assert result is not None and len(result["tokens"][0][1]) == 4, f"{where}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"{where}\n{proc.stderr[-3000:]}"
+        assert "terminate called" not in proc.stderr + proc.stdout, f"{where}\n{proc.stderr[-3000:]}"
