@@ -115,10 +115,12 @@ WORKSPACE_MIN = 1 << 18  # fp32 sums and int32 counters each: covers a 256k-entr
 
 
 def split_workspace(device: torch.device, floats: int, counters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The device's zeroed fp32 workspace and int32 counters for split-K GEMVs (``store_gemv_row``).
+    """The device's zeroed fp32 workspace and int32 counters for split-K GEMVs (``decode.store_split``).
 
     Allocated once per device (grown when a larger layer needs more) and kept zero by the kernels
     themselves. An outgrown pair is kept alive, never freed: a captured graph may still point at it.
+    One pair per device assumes its split GEMVs never run concurrently (one stream, as vLLM's model
+    runner issues them); overlapping streams would each need their own.
     """
     pair = _WORKSPACES.get(device)
     if pair is None or pair[0].numel() < floats or pair[1].numel() < counters:
