@@ -28,7 +28,7 @@ from benchmarks.lowbit_gemm import REL_BOUND, time_peers  # noqa: E402
 from benchmarks.peers import FP8_PEERS, INT4_PEERS  # noqa: E402
 from vllm_ipex_plugin.kernels.common.device import device_facts  # noqa: E402
 from vllm_ipex_plugin.kernels.common.timing import copy_bandwidth, graph_time, weight_copies  # noqa: E402
-from vllm_ipex_plugin.kernels.lowbit.gemv import lowbit_gemv  # noqa: E402
+from vllm_ipex_plugin.kernels.lowbit.gemv import KERNEL_KEYS, lowbit_gemv  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.quantize_kernel import lowbit_quantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.reference import dequantize  # noqa: E402
 from vllm_ipex_plugin.kernels.lowbit.tuning import table  # noqa: E402
@@ -36,7 +36,7 @@ from vllm_ipex_plugin.kernels.lowbit.tuning import table  # noqa: E402
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 128256), (4096, 6144), (4096, 28672)]  # (K, N)
 PEER_SHAPES = SHAPES[:4]
 # Kernel choices a table entry can make; an old entry names only its own, so the others are switched off.
-CHOICES = {"PAIRS": False, "W4": False, "H16": False}
+CHOICES = dict.fromkeys(KERNEL_KEYS, False)
 PEERS_BESIDE = {"sym_int4": INT4_PEERS, "fp8_e4m3": FP8_PEERS}
 
 

@@ -2,7 +2,7 @@
 
 Elementwise products are reduced once per program; K is split across programs when the
 output has too few tiles to fill the GPU (fp32 atomics into a workspace the last split empties,
-``decode.store_gemv_row``). For the 4-bit
+``decode.store_split``). For the 4-bit
 formats (``LowBitFormat.paired_gemv``) a second GEMV, ``_lowbit_gemv_pairs_kernel``, skips
 the interleave altogether; for sym_int4 / asym_int4 a third, ``_lowbit_gemv_w4_kernel``, reads the
 payload as 32-bit words and decodes two nibbles per integer op. A fourth, ``_lowbit_gemv_h16_kernel``,
@@ -52,6 +52,8 @@ H16_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4, FormatId.SYM_INT8, FormatI
 # The H16 kernel multiplies activations by this power of two before its fp16 products, so that no
 # partial sum of a word's codes can overflow fp16 for any fp16 input; the result is scaled back once.
 H16_X_SCALE: tl.constexpr = tl.constexpr(64.0)
+# The configuration keys that choose a GEMV kernel, in the order ``gemv_launch`` honours them.
+KERNEL_KEYS = ("H16", "W4", "PAIRS")
 
 
 @triton.jit

@@ -29,7 +29,7 @@ from vllm_ipex_plugin.kernels.lowbit import reference
 from vllm_ipex_plugin.kernels.lowbit.dequantize import lowbit_dequantize
 from vllm_ipex_plugin.kernels.lowbit.formats import canonical_name, get_format
 from vllm_ipex_plugin.kernels.lowbit.gemm import lowbit_gemm
-from vllm_ipex_plugin.kernels.lowbit.gemv import H16_FORMATS, W4_FORMATS, lowbit_gemv
+from vllm_ipex_plugin.kernels.lowbit.gemv import H16_FORMATS, KERNEL_KEYS, W4_FORMATS, lowbit_gemv
 from vllm_ipex_plugin.kernels.lowbit.tuning import table
 
 REL_BOUND = 2e-3
@@ -103,7 +103,7 @@ def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device
         candidates = list(gemv_candidates(fmt, gemv_kernels))
         if set(gemv_kernels) != set(GEMV_KERNELS):
             now = table.config_for("gemv", fmt, m, n, k, device_facts(device))
-            candidates.insert(0, {**dict.fromkeys(("PAIRS", "W4", "H16"), False),
+            candidates.insert(0, {**dict.fromkeys(KERNEL_KEYS, False),
                                   **{a: v for a, v in now.items() if a != "us"}})
     else:
         candidates = gemm_candidates(table.m_bucket(kernel, m))
