@@ -68,7 +68,7 @@ def paged_attention(query, key_cache, value_cache, query_start_loc, seq_lens, bl
         ml = torch.empty((t * num_heads * splits * 2,), device=query.device, dtype=torch.float32)
     else:
         part = ml = out
-    paged_attn_kernel[(key_cache.shape[2], n_qb, splits)](
+    paged_attn_kernel[(key_cache.shape[2] * c["COLS"], n_qb, splits)](
         query, key_cache, value_cache, k_desc, v_desc, kn_desc, vn_desc,
         key.stride(1) if c["NEW_KV"] else 0, value.stride(1) if c["NEW_KV"] else 0,
         out, part, ml, plan.qb_req, plan.qb_start, query_start_loc, seq_lens, block_table,

@@ -37,8 +37,10 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
                        USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
                        TWO_PHASE: tl.constexpr, KV_LOAD: tl.constexpr, TAIL_KV_LOAD: tl.constexpr,
                        NEW_KV: tl.constexpr, HALVES: tl.constexpr = 1, SCORE_FMA: tl.constexpr = 0,
-                       MM_RANGES: tl.constexpr = 0, MM_CLAMP: tl.constexpr = False):
-    kvh = tl.program_id(0)  # fastest-varying: every head of one query block launches together
+                       MM_RANGES: tl.constexpr = 0, MM_CLAMP: tl.constexpr = False, COLS: tl.constexpr = 1):
+    # fastest-varying: every head (and, with COLS > 1, every column slice) of one query block launches together
+    kvh = tl.program_id(0) // COLS
+    col = tl.program_id(0) % COLS
     qb = tl.program_id(1)
     split = tl.program_id(2)
     req = tl.load(qb_req_ptr + qb)
@@ -66,6 +68,15 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
         q1 = tl.load(q_rows + d1[None, :], mask=row_ok[:, None] & d_ok1[None, :], other=0.0)
     else:
         q1 = q
+    # COLS > 1 (with HALVES == 2): this program computes the whole scores but only output
+    # columns v0 .. v0 + DV, so it holds one slice of the accumulator and of each V tile (the
+    # other slices' programs compute the same scores).
+    VALUE_HALVES: tl.constexpr = HALVES if COLS == 1 else 1
+    DV: tl.constexpr = DH if COLS == 1 else DP // COLS
+    dv = tl.arange(0, DV)
+    v0 = col * DV
+    dv_ok = (v0 + dv) < D
+    vc_cols = vc_ptr + v0
     # KV range of this program: causal limit of the block's last token, split evenly.
     kv_end = seq_len
     if CAUSAL:
@@ -85,7 +96,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
     hi = tl.minimum(kv_end, lo + span)
     m_i = tl.full((ROWS,), float("-inf"), tl.float32)
     l_i = tl.zeros((ROWS,), tl.float32)
-    acc = tl.zeros((ROWS, DH), tl.float32)
+    acc = tl.zeros((ROWS, DV), tl.float32)
     acc1 = tl.zeros((ROWS, DH), tl.float32)
     # Tiles that no mask can touch (inside the context and at or below every row's causal
     # limit, no window) run without any masking; the rest (the diagonal, the tail) with it.
@@ -101,34 +112,36 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
         if NEW_KV:  # tiles past the cached prefix come from the new tokens' key/value tensors
             ctx_len = seq_len - q_len
             cache_end = tl.minimum(full_end, lo + tl.cdiv(tl.maximum(ctx_len - lo, 0), BLOCK_N) * BLOCK_N)
-        m_i, l_i, acc, acc1 = attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo,
-                                          cache_end, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn,
+        m_i, l_i, acc, acc1 = attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_cols, k_desc, v_desc, bt_row, kvh, lo,
+                                          cache_end, d_ok, d_ok1, dv_ok, m_i, l_i, acc, acc1, stride_kb, stride_kn,
                                           stride_kh, stride_vb, stride_vn, stride_vh, scale, soft_cap, block_size, D,
-                                          BLOCK_N, DH, DP != D, USE_CAP, KV_LOAD, HALVES, SCORE_FMA)
+                                          BLOCK_N, DH, DP != D, USE_CAP, KV_LOAD, HALVES, SCORE_FMA, VALUE_HALVES, DV)
         if NEW_KV:
-            m_i, l_i, acc, acc1 = attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, kn_desc, vn_desc,
-                                              q_begin - ctx_len, kvh, cache_end, full_end, d_ok, d_ok1, m_i, l_i,
-                                              acc, acc1, 0, 0, stride_knh, 0, 0, stride_vnh, scale, soft_cap, 1, D,
-                                              BLOCK_N, DH, DP != D, USE_CAP, NEW, HALVES, SCORE_FMA)
-    m_i, l_i, acc, acc1 = attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, full_end, hi, hi,
-                                        q_pos, row_ok, d_ok, d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn,
-                                        stride_kh, stride_vb, stride_vn, stride_vh, scale, soft_cap, window,
-                                        block_size, D, BLOCK_N, DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL,
-                                        TAIL_KV_LOAD, HALVES, SCORE_FMA, mm_row, MM_RANGES, MM_CLAMP)
+            m_i, l_i, acc, acc1 = attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_cols, kn_desc, vn_desc,
+                                              q_begin - ctx_len, kvh, cache_end, full_end, d_ok, d_ok1, dv_ok, m_i,
+                                              l_i, acc, acc1, 0, 0, stride_knh, 0, 0, stride_vnh, scale, soft_cap,
+                                              1, D, BLOCK_N, DH, DP != D, USE_CAP, NEW, HALVES, SCORE_FMA,
+                                              VALUE_HALVES, DV)
+    m_i, l_i, acc, acc1 = attend_masked(q, q1, q_rows, kc_ptr, vc_cols, k_desc, v_desc, bt_row, kvh, full_end, hi,
+                                        hi, q_pos, row_ok, d_ok, d_ok1, dv_ok, m_i, l_i, acc, acc1, stride_kb,
+                                        stride_kn, stride_kh, stride_vb, stride_vn, stride_vh, scale, soft_cap,
+                                        window, block_size, D, BLOCK_N, DH, DP != D, USE_CAP, USE_WINDOW, CAUSAL,
+                                        TAIL_KV_LOAD, HALVES, SCORE_FMA, VALUE_HALVES, DV, mm_row, MM_RANGES, MM_CLAMP)
     if not SPLIT:
         l_safe = tl.where(l_i == 0.0, 1.0, l_i)[:, None]
         out_rows = out_ptr + tok[:, None] * stride_ot + head[:, None] * stride_oh
-        tl.store(out_rows + d[None, :], (acc / l_safe).to(out_ptr.dtype.element_ty),
-                 mask=row_ok[:, None] & d_ok[None, :])
-        if HALVES == 2:
+        tl.store(out_rows + (v0 + dv)[None, :], (acc / l_safe).to(out_ptr.dtype.element_ty),
+                 mask=row_ok[:, None] & dv_ok[None, :])
+        if VALUE_HALVES == 2:
             tl.store(out_rows + d1[None, :], (acc1 / l_safe).to(out_ptr.dtype.element_ty),
                      mask=row_ok[:, None] & d_ok1[None, :])
     else:
         # partial results: acc [rows, splits, DP] and (max, sum) [rows, splits, 2], row = token * heads + head
-        row_id = tok * (GROUP * tl.num_programs(0)) + head
+        # (with COLS > 1 every column slice stores the same max and sum)
+        row_id = tok * (GROUP * (tl.num_programs(0) // COLS)) + head
         part_rows = part_ptr + (row_id[:, None] * num_splits + split) * DP
-        tl.store(part_rows + d[None, :], acc, mask=row_ok[:, None])
-        if HALVES == 2:
+        tl.store(part_rows + (v0 + dv)[None, :], acc, mask=row_ok[:, None])
+        if VALUE_HALVES == 2:
             tl.store(part_rows + d1[None, :], acc1, mask=row_ok[:, None])
         tl.store(ml_ptr + (row_id * num_splits + split) * 2, m_i, mask=row_ok)
         tl.store(ml_ptr + (row_id * num_splits + split) * 2 + 1, l_i, mask=row_ok)

@@ -61,7 +61,10 @@ class IntelTiles:
     ``wide_decode_score_fma``: decode steps of wide heads compute scores on the vector units in
     chunks of this many head columns (``softmax.tile_scores``): with the values dot the only
     dot, Intel's backend spreads the warps over the accumulator's columns; prefill tiles of
-    wide heads take the head in two halves instead."""
+    wide heads take the head in two halves instead. ``wide_cols`` (1, 2 or 4): programs per
+    prefill tile of a wide head, each computing the whole scores and one slice of the output
+    columns (``paged_attn_kernel``'s ``COLS``): a slice of the accumulator and V tile per warp,
+    for the score work done once per slice."""
 
     rows: int
     block_n: int
@@ -76,11 +79,12 @@ class IntelTiles:
     wide_warps: int
     wide_decode_score_fma: int
     options: dict[str, int | str]
+    wide_cols: int = 1
 
 
 _XE_TILES = IntelTiles(rows=128, block_n=64, block_n_d64=32, warps=16, stages=3, decode_block_n=64,
                        decode_block_n_d64=32, decode_warps=8, wide_rows=64, wide_block_n=16, wide_warps=8,
-                       wide_decode_score_fma=16,
+                       wide_decode_score_fma=16, wide_cols=4,
                        options={"grf_mode": "large"})
 # Alchemist: no DPAS in Triton's Intel backend (FMA dots) and a smaller register budget per
 # lane at 32 lanes: small tiles, 16 lanes per warp.
@@ -237,13 +241,14 @@ def paged_config(plan: AttentionPlan, num_heads: int, key_cache: torch.Tensor, v
     # new-token tiles are read only by the unmasked loop, which a sliding window skips
     read_new = read == KvRead.DESC and plan.two_phase and not sliding_window
     new_kv = read_new and new_kv_describable(key, value, key_cache)
-    block_q, warps, stages, options, halves, score_fma = plan.block_q, plan.num_warps, plan.num_stages, {}, 1, 0
+    block_q, warps, stages, options = plan.block_q, plan.num_warps, plan.num_stages, {}
+    halves, score_fma, cols = 1, 0, 1
     if plan.facts is not None and plan.facts.is_intel:
         tiles = intel_tiles(plan.facts)
         options = dict(tiles.options)
         if triton.next_power_of_2(d) > 128 and read != KvRead.DESC:  # descriptors cover whole heads
             if plan.two_phase:
-                halves = 2
+                halves, cols = 2, tiles.wide_cols
             else:
                 score_fma = tiles.wide_decode_score_fma
     return LaunchConfig(
@@ -252,7 +257,7 @@ def paged_config(plan: AttentionPlan, num_heads: int, key_cache: torch.Tensor, v
              USE_CAP=bool(logits_soft_cap), USE_WINDOW=bool(sliding_window), CAUSAL=causal,
              TWO_PHASE=plan.two_phase, KV_LOAD=int(read), TAIL_KV_LOAD=int(read), NEW_KV=new_kv, HALVES=halves,
              SCORE_FMA=score_fma, MM_RANGES=mm_ranges,
-             MM_CLAMP=bool(mm_ranges and clamp_spans and sliding_window)),
+             MM_CLAMP=bool(mm_ranges and clamp_spans and sliding_window), COLS=cols),
         num_warps=warps, num_stages=stages, options=options,
     )
 

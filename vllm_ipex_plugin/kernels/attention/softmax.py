@@ -83,14 +83,16 @@ def add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, st
 
 
 @triton.jit
-def attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, d_ok1, m_i, l_i,
-                acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+def attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, d_ok, d_ok1, dv_ok, m_i,
+                l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
                 scale, soft_cap, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
                 PAD_D: tl.constexpr, USE_CAP: tl.constexpr, KV_LOAD: tl.constexpr, HALVES: tl.constexpr,
-                SCORE_FMA: tl.constexpr):
+                SCORE_FMA: tl.constexpr, VALUE_HALVES: tl.constexpr, DV: tl.constexpr):
     """Online softmax (log2 units) over tiles no mask can touch: every position of ``lo .. hi``
     is valid for every row, so no -inf guard is needed and the accumulator is updated in
-    place by the second dot. ``HALVES``: see ``tile_scores`` and ``add_values``."""
+    place by the second dot. ``HALVES``: see ``tile_scores``; ``VALUE_HALVES``, ``DV``, ``vc_ptr``
+    and ``dv_ok`` (the values' columns: one slice of a column-split head, or the whole head):
+    see ``add_values``."""
     for start in range(lo, hi, BLOCK_N):
         start = tl.multiple_of(start, BLOCK_N)
         blk, off = tile_place(bt_row, start, d_ok, block_size, BLOCK_N, False, KV_LOAD)
@@ -109,7 +111,7 @@ def attend_full(q, q1, q_rows, row_ok, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, k
         l_i = l_i * alpha + tl.sum(p, axis=1)
         m_i = m_new
         acc, acc1 = add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh,
-                               d_ok, d_ok, d_ok1, block_size, BLOCK_N, DH, PAD_D, False, KV_LOAD, HALVES)
+                               d_ok, dv_ok, d_ok1, block_size, BLOCK_N, DV, PAD_D, False, KV_LOAD, VALUE_HALVES)
     return m_i, l_i, acc, acc1
 
 
@@ -146,11 +148,11 @@ def in_spans(mm_row, q_pos, pos, MM_RANGES: tl.constexpr):
 
 @triton.jit
 def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo, hi, kv_end, q_pos, row_ok, d_ok,
-                  d_ok1, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
+                  d_ok1, dv_ok, m_i, l_i, acc, acc1, stride_kb, stride_kn, stride_kh, stride_vb, stride_vn, stride_vh,
                   scale, soft_cap, window, block_size, D: tl.constexpr, BLOCK_N: tl.constexpr, DH: tl.constexpr,
                   PAD_D: tl.constexpr, USE_CAP: tl.constexpr, USE_WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
-                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr, SCORE_FMA: tl.constexpr, mm_row=None,
-                  MM_RANGES: tl.constexpr = 0, MM_CLAMP: tl.constexpr = False):
+                  KV_LOAD: tl.constexpr, HALVES: tl.constexpr, SCORE_FMA: tl.constexpr, VALUE_HALVES: tl.constexpr,
+                  DV: tl.constexpr, mm_row=None, MM_RANGES: tl.constexpr = 0, MM_CLAMP: tl.constexpr = False):
     """Online softmax over tiles that need masks (context tail, causal diagonal, window, spans):
     a row may have no valid position yet, so its running max can be -inf. The mask is vLLM's
     ``(causal AND window) OR (query and key in one span [AND window, with MM_CLAMP])``."""
@@ -180,6 +182,6 @@ def attend_masked(q, q1, q_rows, kc_ptr, vc_ptr, k_desc, v_desc, bt_row, kvh, lo
         alpha = tl.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, axis=1)
         acc, acc1 = add_values(p, alpha, acc, acc1, vc_ptr, v_desc, blk, off, kvh, stride_vb, stride_vn, stride_vh,
-                               pos_ok, d_ok, d_ok1, block_size, BLOCK_N, DH, PAD_D, True, KV_LOAD, HALVES)
+                               pos_ok, dv_ok, d_ok1, block_size, BLOCK_N, DV, PAD_D, True, KV_LOAD, VALUE_HALVES)
         m_i = m_new
     return m_i, l_i, acc, acc1

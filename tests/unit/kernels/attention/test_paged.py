@@ -209,9 +209,9 @@ def test_growing_scores_match_reference(kv_load, dtype, bound):
 @pytest.mark.parametrize("head", [96, 192, 256])
 @pytest.mark.parametrize("window,cap", [(None, None), (5, 20.0)])
 def test_intel_planned_launches_match_reference(arch, head, window, cap):
-    """The tiles, head halves (wide heads) and run-time split count the plugin plans for an Intel
-    GPU compute the reference result: mixed steps with one query tile for every step shape, and a
-    decode step split across programs."""
+    """The tiles, head halves and column slices (wide heads) and run-time split count the plugin
+    plans for an Intel GPU compute the reference result: mixed steps with one query tile for every
+    step shape (also with the context split in two), and a decode step split across programs."""
     from vllm_ipex_plugin.kernels.common.device import INTEL_TARGETS
 
     facts = INTEL_TARGETS[arch]
@@ -230,11 +230,17 @@ def test_intel_planned_launches_match_reference(arch, head, window, cap):
         wide, decode = head > 128, max_q == 1
         assert config.constexprs["HALVES"] == (2 if wide and not decode else 1)
         assert config.constexprs["SCORE_FMA"] == (16 if wide and decode else 0)
+        assert config.constexprs["COLS"] == (4 if wide and not decode and arch == "pvc" else 1)
         expected = torch.full_like(query, float("nan"))
         ref.paged_attention(query, kc, vc, PagedBatch(qsl, sl_t, table, len(requests)), head**-0.5, expected,
                             window, cap)
-        out = torch.full_like(query, float("nan"))
-        at.paged_attention(query, kc, vc, qsl, sl_t, table, len(requests), max_q, head**-0.5, out, window, cap,
-                           plan=plan)
-        assert not torch.isnan(out).any()
-        assert (out - expected).abs().max().item() < ATOL
+        plans = [plan]
+        if config.constexprs["COLS"] > 1:  # the context split too: partial results of every column slice
+            plans.append(at.make_plan(qsl, len(requests), max_q, num_heads, num_kv, splits=2, seq_lens=sl_t,
+                                      facts=facts, head_size=head))
+        for p in plans:
+            out = torch.full_like(query, float("nan"))
+            at.paged_attention(query, kc, vc, qsl, sl_t, table, len(requests), max_q, head**-0.5, out, window, cap,
+                               plan=p)
+            assert not torch.isnan(out).any()
+            assert (out - expected).abs().max().item() < ATOL
