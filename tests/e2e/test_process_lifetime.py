@@ -1,6 +1,6 @@
 """A SIGKILLed server leaves no engine or worker process behind (they hold the model and its
 device memory): each process vLLM starts under the plugin's platform ends with its parent. A
-SIGTERMed one shuts its worker down without vLLM having to force-kill it. An ``LLM()`` script
+SIGTERMed or SIGINTed one shuts its worker down without vLLM having to force-kill it. An ``LLM()`` script
 ends with status 0, run after run."""
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ def test_engine_and_worker_end_when_the_server_is_killed(tiny_llama_path, tmp_pa
 
 
 @pytest.mark.e2e
-def test_worker_exits_on_its_own_soon_after_sigterm(tiny_llama_path, tmp_path):
-    """SIGTERM to the server: the worker finishes its shutdown and exits by itself, well inside the
-    5 s vLLM's process manager allows before it force-kills the process tree (its final garbage
-    collection over the whole heap used to outlast that window), and nothing is left behind."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_worker_exits_on_its_own_soon_after_a_stop_signal(tiny_llama_path, tmp_path, stop_signal):
+    """SIGTERM (a service manager's stop) or SIGINT (Ctrl-C) to the server: the worker finishes its
+    shutdown and exits by itself, well inside the 5 s vLLM's process manager allows before it
+    force-kills the process tree (its final garbage collection over the whole heap used to outlast
+    that window), and nothing is left behind."""
     import time
 
     server = VllmServer(tiny_llama_path, ["--dtype", "float32", "--enforce-eager", "--max-model-len", "256"],
@@ -48,7 +50,7 @@ def test_worker_exits_on_its_own_soon_after_sigterm(tiny_llama_path, tmp_path):
         workers = [p for p in children if "VLLM::Worker" in " ".join(p.cmdline())]
         assert len(workers) == 1, [" ".join(p.cmdline()[:3]) for p in children]
         start = time.monotonic()
-        os.kill(server.proc.pid, signal.SIGTERM)
+        os.kill(server.proc.pid, stop_signal)
         psutil.wait_procs(workers, timeout=30)
         worker_seconds = time.monotonic() - start
         server.proc.wait(timeout=60)
