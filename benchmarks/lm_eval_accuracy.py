@@ -1,10 +1,10 @@
 """Accuracy of each low-bit format through the plugin's OpenAI server, measured by lm-eval.
 
-    python benchmarks/lm_eval_accuracy.py [--formats fp16,sym_int4,...] [--limit N]
+    python benchmarks/lm_eval_accuracy.py [--formats unquantized,sym_int4,...] [--limit N]
 
 For each format the server is started in host mode on the demo model (``vllm serve`` with
-``--quantization ipex_low_bit --load-in-low-bit FORMAT``; ``fp16`` is the unquantized float32
-model, the baseline) and lm-eval's ``local-completions`` client runs two local tasks against
+``--quantization ipex_low_bit --load-in-low-bit FORMAT``; ``unquantized`` is the model as stored,
+run in float32, the baseline) and lm-eval's ``local-completions`` client runs two local tasks against
 ``/v1/completions`` with the server's own tokenizer (``/tokenize``, ``/tokenizer_info``):
 
 - ``plugin_capitals``: 60 four-way multiple-choice questions (``lm_eval_tasks/capitals.jsonl``,
@@ -38,7 +38,7 @@ LM_EVAL = "lm-eval[api]==0.4.13"
 TASKS_DIR = REPO / "benchmarks" / "lm_eval_tasks"
 SERVED = "smollm2"
 API_KEY = "lm-eval-key"
-DEFAULT_FORMATS = "fp16,sym_int4,asym_int4,fp8_e5m2,fp8_e4m3,fp6,sym_int8,nf4"
+DEFAULT_FORMATS = "unquantized,sym_int4,asym_int4,fp8_e5m2,fp8_e4m3,fp6,sym_int8,nf4"
 # lm-eval's result keys: "metric,filter"
 METRICS = {"plugin_capitals": ("acc,none", "acc_norm,none"),
            "plugin_capitals_text": ("word_perplexity,none", "bits_per_byte,none")}
@@ -111,15 +111,16 @@ def main() -> int:
     for name in args.formats.split(","):
         server_args = ["--api-key", API_KEY, "--served-model-name", SERVED, "--dtype", "float32",
                        "--max-model-len", "512", "--enable-tokenizer-info-endpoint"]
-        if name != "fp16":
+        if name != "unquantized":
             server_args += ["--quantization", "ipex_low_bit", "--load-in-low-bit", name]
         with VllmServer(model, server_args, free_port(), str(work / f"serve_{name}.log"), env=env) as server:
             rows[name] = evaluate(python, server.base_url, work, work / f"out_{name}", args.limit)
         print(name, json.dumps({t: {m: rows[name][t][m] for m in ms} for t, ms in METRICS.items()}), flush=True)
-    base = rows.get("fp16")
+    base = rows.get("unquantized")
     print(f"\nlm-eval {LM_EVAL.split('==')[1]} local-completions, host mode (CPU, {os.cpu_count()} cores), demo model "
           f"(SmolLM2-135M-Instruct, float32 activations), {'all' if not args.limit else args.limit} documents per task")
-    print("| format | capitals acc | acc_norm | capitals text word ppl | bits/byte | acc vs fp16 | ppl vs fp16 |")
+    print("| format | capitals acc | acc_norm | capitals text word ppl | bits/byte | acc vs unquantized | "
+          "ppl vs unquantized |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         acc, acc_norm = (r["plugin_capitals"][m] for m in METRICS["plugin_capitals"])

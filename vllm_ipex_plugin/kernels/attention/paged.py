@@ -68,7 +68,7 @@ def paged_attn_kernel(q_ptr, kc_ptr, vc_ptr, k_desc, v_desc, kn_desc, vn_desc, s
         q1 = tl.load(q_rows + d1[None, :], mask=row_ok[:, None] & d_ok1[None, :], other=0.0)
     else:
         q1 = q
-    # COLS > 1 (with HALVES == 2): this program computes the whole scores but only output
+    # COLS > 1 (on Intel GPUs with HALVES == 2): this program computes the whole scores but only output
     # columns v0 .. v0 + DV, so it holds one slice of the accumulator and of each V tile (the
     # other slices' programs compute the same scores).
     VALUE_HALVES: tl.constexpr = HALVES if COLS == 1 else 1
