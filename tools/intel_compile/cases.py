@@ -60,7 +60,7 @@ MODEL_DTYPE = torch.float16  # the dtype every Intel card runs (Arc A-series has
 BATCH_ROWS = (1, *GEMM_BUCKETS)
 
 _TRITON_TYPE = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32", torch.uint8: "u8",
-                torch.int8: "i8", torch.int32: "i32", torch.int64: "i64"}
+                torch.int8: "i8", torch.int16: "i16", torch.int32: "i32", torch.int64: "i64"}
 # The plugin's launch option -> the driver's GRF mode ("auto": Triton's runtime default and retry).
 _GRF = {"small": "128", "large": "256", None: "auto"}
 
@@ -151,8 +151,14 @@ SPLIT = 4  # K split of the split-K variants (Intel's tiles split only small lay
 WORD_GEMVS = (("W4", W4_FORMATS), ("H16", H16_FORMATS))
 
 
+def _word_highs_type(spec: LowBitFormat) -> str:
+    """The word-wise GEMVs' ``q2_ptr`` as ``gemv.run_gemv`` passes it: fp6's high plane as int16 (one
+    element per payload word), else the payload's int32 view (unread)."""
+    return _ptr(torch.int16) if "qhigh" in {name for name, _, _ in spec.tensors} else "*i32"
+
+
 def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
-    """The word-wise GEMVs (``W4``: 4-bit; ``H16``: fp16-pair products of 4-bit, int8 and fp8 codes),
+    """The word-wise GEMVs (``W4``: 4-bit; ``H16``: fp16-pair products of 4-bit, fp6, int8 and fp8 codes),
     which only CUDA's tuned tables choose, built for each arch with its own GEMV configuration
     (``tuning/intel.py``) and with ``W4_ROWS``, K unsplit and split (as is the generic GEMV): the
     kernels and the split-K workspace store must stay within what triton-xpu lowers and within the
@@ -167,7 +173,8 @@ def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> l
                     for rows, bk, split in ((arch_cfg["BN"], arch_cfg["BK"], 1), (*W4_ROWS, 1), (*W4_ROWS, SPLIT)):
                         cfg = {**arch_cfg, key: True, "BN": rows, "BK": bk, "SPLIT_K": split}
                         launch = gemv_launch(spec, 1, n, k, cfg, facts, qb=qb, x_dtype=MODEL_DTYPE)
-                        types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE, True), "q_ptr": "*i32"}
+                        types = {**_lowbit_types(spec, launch.constexprs, MODEL_DTYPE, True), "q_ptr": "*i32",
+                                 "q2_ptr": _word_highs_type(spec)}
                         cases.append(_case(launch.fn, launch.constexprs, types, launch.num_warps, launch.num_stages,
                                            launch.options, f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, "
                                                            f"M=1, {rows} rows, split {split})"))

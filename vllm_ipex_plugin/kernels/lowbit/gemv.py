@@ -6,7 +6,7 @@ output has too few tiles to fill the GPU (fp32 atomics into a workspace the last
 formats (``LowBitFormat.paired_gemv``) a second GEMV, ``_lowbit_gemv_pairs_kernel``, skips
 the interleave altogether; for sym_int4 / asym_int4 a third, ``_lowbit_gemv_w4_kernel``, reads the
 payload as 32-bit words and decodes two nibbles per integer op. A fourth, ``_lowbit_gemv_h16_kernel``,
-reads words too and forms the products in fp16 pairs (fp16 activations; 4-bit, int8 and fp8 codes):
+reads words too and forms the products in fp16 pairs (fp16 activations; 4-bit, fp6, int8 and fp8 codes):
 see its docstring. The tuned table picks (``H16``, ``W4``, ``PAIRS``, first set wins); an entry with
 none takes the generic kernel.
 """
@@ -20,8 +20,10 @@ import triton.language as tl
 from vllm_ipex_plugin.kernels.common.device import DeviceFacts, device_facts
 from vllm_ipex_plugin.kernels.lowbit.decode import (
     ASYM_INT4,
+    FP6,
     FP8_E4M3,
     FP8_E5M2,
+    LAST_NIBBLE,
     SYM_INT4,
     SYM_INT8,
     load_weight_tile,
@@ -48,7 +50,8 @@ X_KINDS = {torch.float16: 1, torch.bfloat16: 2}
 W4_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4)
 # Formats of the fp16-pair GEMV (``_lowbit_gemv_h16_kernel``, configuration key ``H16``): codes that
 # land in an fp16 lane with integer ops alone. It takes fp16 activations only (see the kernel).
-H16_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4, FormatId.SYM_INT8, FormatId.FP8_E4M3, FormatId.FP8_E5M2)
+H16_FORMATS = (FormatId.SYM_INT4, FormatId.ASYM_INT4, FormatId.FP6, FormatId.SYM_INT8, FormatId.FP8_E4M3,
+               FormatId.FP8_E5M2)
 # The H16 kernel multiplies activations by this power of two before its fp16 products, so that no
 # partial sum of a word's codes can overflow fp16 for any fp16 input; the result is scaled back once.
 H16_X_SCALE: tl.constexpr = tl.constexpr(64.0)
@@ -234,14 +237,39 @@ def _h16_lanes(v):
 
 
 @triton.jit
-def _h16_codes(w, PAIR: tl.constexpr, FMT: tl.constexpr):
-    """Codes ``PAIR`` and ``PAIR + 4`` (4-bit, as ``q - 8``) or ``PAIR`` and ``PAIR + 2`` (bytes) of each
+def _shift_left(v, BITS: tl.constexpr):
+    """``v << BITS``; a negative ``BITS`` shifts right (arithmetic: callers mask the sign bits away)."""
+    if BITS > 0:
+        v = v << BITS
+    elif BITS < 0:
+        v = v >> -BITS
+    return v
+
+
+@triton.jit
+def _fp6_high_plane(h):
+    """fp6's high plane for one payload word: ``h`` holds the word's eight 2-bit highs (column ``c`` at bits
+    ``2c``, an int16 of the plane read as int32). Returned with column ``c`` of each half (columns 0-3 in the
+    low half, 4-7 in the high one) at bit ``2c`` (the exponent's top bit) and ``2c + 3`` (the sign), so that
+    one shift and one mask put a pair's two highs where its fp16 lanes want them."""
+    spread = (h & 0xFF) | ((h & 0xFF00) << 8)
+    return (spread & 0x00550055) | ((spread & 0x00AA00AA) << 2)
+
+
+@triton.jit
+def _h16_codes(w, hp, PAIR: tl.constexpr, FMT: tl.constexpr):
+    """Codes ``PAIR`` and ``PAIR + 4`` (4-bit, as ``q - 8``; fp6) or ``PAIR`` and ``PAIR + 2`` (bytes) of each
     payload word as fp16 values, exact: integer codes are OR-ed into the mantissa of 1024 and the offset removed
-    with one fp16 subtraction; fp8 bytes are moved into fp16 bit patterns (e4m3 as value / 256)."""
+    with one fp16 subtraction; fp8 bytes are moved into fp16 bit patterns (e4m3 as value / 256); fp6 codes
+    (``hp``: the word's high plane, ``_fp6_high_plane``) likewise, as value / 4096."""
     if FMT == SYM_INT4 or FMT == ASYM_INT4:
         lo, hi = _h16_lanes(((w >> (4 * PAIR)) & 0x000F000F) | 0x64006400)
         lo = lo - 1032.0  # q - 8: asym_int4 too (its min takes the 8 back), so that products stay small
         hi = hi - 1032.0
+    elif FMT == FP6:  # e3m2: low nibble (exponent low bits, mantissa) to fp16 bits 8-11, top exponent bit to
+        # 12, sign to 15; fp16's exponent bias is 12 above fp6's, subnormals included
+        bits = (_shift_left(w, 8 - 4 * PAIR) & 0x0F000F00) | (_shift_left(hp, 12 - 2 * PAIR) & -1879011328)
+        lo, hi = _h16_lanes(bits)  # -1879011328: 0x90009000
     elif FMT == SYM_INT8:  # offset binary: 1024 + 128 + q
         lo, hi = _h16_lanes((((w >> (8 * PAIR)) ^ 0x00800080) & 0x00FF00FF) | 0x64006400)
         lo = lo - 1152.0
@@ -255,19 +283,38 @@ def _h16_codes(w, PAIR: tl.constexpr, FMT: tl.constexpr):
 
 
 @triton.jit
-def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr, cnt_ptr, M, N, K, stride_xm,
-                            stride_qn, stride_sn, stride_ym, FMT: tl.constexpr, HAS_BIAS: tl.constexpr,
-                            BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr, QB: tl.constexpr):
+def _fp6_group_scales(xt):
+    """Per quantization block of the activation tile ``xt [G, WG, 8]`` (fp32): a power of two that brings
+    the block's largest magnitude into [2^14, 2^15), and its inverse. fp6 codes come out of
+    ``_h16_codes`` 2^12 too small, so unscaled activations would put ordinary products among fp16's
+    subnormals; scaled this way no product exceeds 28 * 2^-12 * 2^15 = 224 and a word's sum of eight
+    stays below 1800, while every activation but those 2^-28 below its block's largest stays normal.
+    Computed on the exponent bits (exact; an all-zero block gets 2^126, harmless)."""
+    amax = tl.max(tl.max(tl.abs(xt), axis=2), axis=1)
+    e = tl.maximum(amax.to(tl.int32, bitcast=True) >> 23, 15)  # the biased exponent (amax is not negative)
+    up = ((268 - e) << 23).to(tl.float32, bitcast=True)  # 2^(141 - e)
+    down = ((e - 14) << 23).to(tl.float32, bitcast=True)  # 2^(e - 141)
+    return up, down
+
+
+@triton.jit
+def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr, cnt_ptr, M, N, K,
+                            stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym, FMT: tl.constexpr,
+                            HAS_BIAS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr,
+                            QB: tl.constexpr):
     """GEMV reading the payload as 32-bit words and multiplying in fp16, two codes per operation.
 
     ``q_ptr``: the int32 view of the payload rows (word ``j`` holds columns ``CPW * j + c``: eight
-    nibbles at bits ``4c``, or four bytes at bits ``8c``). Each word's codes come out of integer ops
-    as fp16 lane pairs (``_h16_codes``) that meet their activations in fp16 multiply-adds: the
-    instruction count per weight byte, not the memory, is what bounds a GEMV's fp32 decode on
+    nibbles at bits ``4c``, or four bytes at bits ``8c``); ``q2_ptr``: for fp6 the int16 view of its
+    high plane (element ``j``: the highs of word ``j``), otherwise unused. Each word's codes come out of
+    integer ops as fp16 lane pairs (``_h16_codes``) that meet their activations in fp16 multiply-adds:
+    the instruction count per weight byte, not the memory, is what bounds a GEMV's fp32 decode on
     GPUs, and fp16 pairs halve it where the hardware packs two fp16 lanes per register (NVIDIA
     since sm_53, Intel Xe). Accuracy: a word's (at most eight) products are summed in fp16, then
-    scaled and accumulated in fp32; activations are pre-scaled by ``1 / H16_X_SCALE`` (exact for
-    fp16 inputs down to 2^-8; smaller ones lose low bits) so no fp16 partial sum can overflow.
+    scaled and accumulated in fp32. So that no fp16 partial sum can overflow, activations are
+    pre-scaled by ``1 / H16_X_SCALE`` (exact for fp16 inputs down to 2^-8; smaller ones lose low
+    bits), or for fp6, whose codes come out 2^12 small, by a power of two per quantization block
+    (``_fp6_group_scales``) taken back with the block's scale.
     """
     pid_n = tl.program_id(0)
     row = tl.program_id(1)
@@ -275,7 +322,7 @@ def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr,
     offs_n = pid_n * BN + tl.arange(0, BN)
     n_mask = offs_n < N
     k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
-    CPW: tl.constexpr = 8 if (FMT == SYM_INT4 or FMT == ASYM_INT4) else 4  # codes per word
+    CPW: tl.constexpr = 8 if FMT <= LAST_NIBBLE else 4  # codes per word: nibble payloads (fp6's low bits too)
     G: tl.constexpr = BK // QB
     WG: tl.constexpr = QB // CPW  # words per quantization block
     rows = offs_n[:, None, None]
@@ -287,7 +334,15 @@ def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr,
         w = tl.load(q_ptr + rows * stride_qn + k0 // CPW + wi[None], mask=rmask, other=0)
         sidx = rows * stride_sn + k0 // QB + tl.arange(0, G)[None, :, None]
         xt = tl.load(x_row + k0 + CPW * wi[:, :, None] + tl.arange(0, CPW)[None, None, :]).to(tl.float32)
-        xh = (xt * (1.0 / H16_X_SCALE)).to(tl.float16)
+        if FMT == FP6:
+            h = tl.load(q2_ptr + rows * stride_q2n + k0 // CPW + wi[None], mask=rmask, other=0).to(tl.int32)
+            hp = _fp6_high_plane(h)
+            x_up, x_down = _fp6_group_scales(xt)
+            xh = (xt * x_up[:, None, None]).to(tl.float16)
+        else:
+            hp = w
+            x_down = 1.0
+            xh = (xt * (1.0 / H16_X_SCALE)).to(tl.float16)
         if CPW == 8:  # column 8j + 4a + 2b + d: split d, then b, then a
             xe, xo = tl.split(tl.reshape(xh, (G, WG, 2, 2, 2)))
             xee, xeo = tl.split(xe)
@@ -296,26 +351,26 @@ def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr,
             x2, x6 = tl.split(xeo)
             x1, x5 = tl.split(xoe)
             x3, x7 = tl.split(xoo)
-            lo, hi = _h16_codes(w, 0, FMT)
+            lo, hi = _h16_codes(w, hp, 0, FMT)
             plo = lo * x0[None]
             phi = hi * x4[None]
-            lo, hi = _h16_codes(w, 1, FMT)
+            lo, hi = _h16_codes(w, hp, 1, FMT)
             plo += lo * x1[None]
             phi += hi * x5[None]
-            lo, hi = _h16_codes(w, 2, FMT)
+            lo, hi = _h16_codes(w, hp, 2, FMT)
             plo += lo * x2[None]
             phi += hi * x6[None]
-            lo, hi = _h16_codes(w, 3, FMT)
+            lo, hi = _h16_codes(w, hp, 3, FMT)
             plo += lo * x3[None]
             phi += hi * x7[None]
         else:  # column 4j + 2a + d: split d, then a
             xe, xo = tl.split(tl.reshape(xh, (G, WG, 2, 2)))
             x0, x2 = tl.split(xe)
             x1, x3 = tl.split(xo)
-            lo, hi = _h16_codes(w, 0, FMT)
+            lo, hi = _h16_codes(w, hp, 0, FMT)
             plo = lo * x0[None]
             phi = hi * x2[None]
-            lo, hi = _h16_codes(w, 1, FMT)
+            lo, hi = _h16_codes(w, hp, 1, FMT)
             plo += lo * x1[None]
             phi += hi * x3[None]
         part = (plo + phi).to(tl.float32)
@@ -325,10 +380,14 @@ def _lowbit_gemv_h16_kernel(x_ptr, q_ptr, s_ptr, m_ptr, y_ptr, bias_ptr, ws_ptr,
             s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
             m = tl.load(m_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
             acc += part * s + (tl.sum(xt, axis=2) * (1.0 / H16_X_SCALE))[None] * (m + 8.0 * s)
+        elif FMT == FP6:
+            s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
+            acc += part * (s * x_down[None, :, None])
         else:
             s = tl.load(s_ptr + sidx, mask=rmask, other=0.0).to(tl.float32)
             acc += part * s
-    out = tl.sum(tl.sum(acc, axis=2), axis=1) * (H16_X_SCALE * 256.0 if FMT == FP8_E4M3 else H16_X_SCALE)
+    unit = 4096.0 if FMT == FP6 else (H16_X_SCALE * 256.0 if FMT == FP8_E4M3 else H16_X_SCALE)
+    out = tl.sum(tl.sum(acc, axis=2), axis=1) * unit
     store_gemv_row(out, y_ptr + row * stride_ym, bias_ptr, offs_n, n_mask, pid_k, HAS_BIAS, SPLIT_K,
                    ws_ptr + row * N, cnt_ptr + row * tl.num_programs(0) + pid_n)
 
@@ -372,9 +431,14 @@ def run_gemv(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], 
     grid = gemv_grid(m, n, c)
     b = bias if bias is not None else y
     ws, counts = split_workspace(x.device, m * n, m * grid[0])
-    if launch.fn is _lowbit_gemv_w4_kernel or launch.fn is _lowbit_gemv_h16_kernel:
-        qw = q.view(torch.int32)  # eight 4-bit or four 8-bit columns per word
+    if launch.fn is _lowbit_gemv_w4_kernel:
+        qw = q.view(torch.int32)  # eight 4-bit columns per word
         launch.run(grid, x, qw, s, mins, y, b, ws, counts, m, n, k, x.stride(0), qw.stride(0), s.stride(0), y.stride(0))
+    elif launch.fn is _lowbit_gemv_h16_kernel:
+        qw = q.view(torch.int32)  # eight 4-bit or four 8-bit columns per word
+        hw = q2.view(torch.int16) if "qhigh" in tensors else qw  # fp6: the highs of one payload word each
+        launch.run(grid, x, qw, hw, s, mins, y, b, ws, counts, m, n, k, x.stride(0), qw.stride(0), hw.stride(0),
+                   s.stride(0), y.stride(0))
     elif "X_KIND" in c:
         xv = x.view(torch.int32) if c["X_KIND"] else x  # one 32-bit word per column pair
         launch.run(grid, xv, q, s, mins, nf4_table(x.device), y, b, ws, counts,

@@ -112,7 +112,7 @@ def test_word_wise_gemv_takes_only_the_int4_formats():
     assert gemv.gemv_launch(get_format("fp6"), 1, 4096, 4096, cfg, pvc).function == "_lowbit_gemv_kernel"
 
 
-H16_CASES = ["sym_int4", "asym_int4", "asym_int4-g32", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
+H16_CASES = ["sym_int4", "asym_int4", "asym_int4-g32", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"]
 # Bound of the fp16-pair GEMV against float64 on the same fp16 activations, outputs in float32: a
 # word's (at most eight) products and their sum are rounded to fp16, at most five roundings of
 # 2^-11 of that partial sum each, independent across words, so the norm-wise relative error stays
@@ -140,7 +140,7 @@ def test_fp16_pair_gemv_matches_reference(case):
         assert rel_err(y, ref) < H16_BOUND, (case, bn, bk, split_k)
 
 
-@pytest.mark.parametrize("fmt", ["sym_int4", "fp8_e5m2"])
+@pytest.mark.parametrize("fmt", ["sym_int4", "fp6", "fp8_e5m2"])
 def test_fp16_pair_gemv_does_not_overflow_at_the_fp16_limit(fmt):
     """Activations near fp16's largest value (60000): the pre-scale keeps every fp16 partial sum finite.
     Weights of magnitude about 1, so the exact result is about 60000 * sqrt(K) / 2: stored in float32."""
@@ -155,12 +155,29 @@ def test_fp16_pair_gemv_does_not_overflow_at_the_fp16_limit(fmt):
     assert rel_err(y, ref) < H16_BOUND
 
 
+@pytest.mark.parametrize("magnitude", [1e-3, 3.0, 3e3])
+def test_fp16_pair_fp6_keeps_its_accuracy_at_any_activation_scale(magnitude):
+    """fp6 codes come out of the fp16-pair decode 2^12 too small; the per-block power of two on the
+    activations keeps the products normal fp16 numbers whatever the activations' magnitude, so the
+    error bound is the same at 1e-3 as at 3e3 (one block quiet, one loud: the scale is per block)."""
+    gen = torch.Generator().manual_seed(zlib.crc32(f"fp6scale{magnitude}".encode()))
+    n, k = 24, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), "fp6")
+    x = torch.randn(1, k, generator=gen) * magnitude
+    x[:, 64:128] *= 1e-2
+    x = x.half()
+    ref = reference(x.float(), tensors, "fp6")
+    y = gemv.lowbit_gemv(x, tensors, "fp6", BN=8, BK=128, SPLIT_K=1, H16=True, num_warps=2, num_stages=2,
+                         out=poisoned(1, n))
+    assert rel_err(y, ref) < H16_BOUND, magnitude
+
+
 def test_fp16_pair_entry_falls_back_for_other_activations():
     """An ``H16`` table entry (tuned with fp16 activations) names no tile of another kernel: bf16 /
     float32 activations and formats it does not take get the device's heuristic GEMV instead."""
     cfg = {"H16": True, "BN": 32, "BK": 512, "SPLIT_K": 1, "num_warps": 4, "num_stages": 2}
     pvc = INTEL_TARGETS["pvc"]
-    for fmt in ("sym_int4", "asym_int4", "sym_int8", "fp8_e4m3", "fp8_e5m2"):
+    for fmt in ("sym_int4", "asym_int4", "fp6", "sym_int8", "fp8_e4m3", "fp8_e5m2"):
         half = gemv.gemv_launch(get_format(fmt), 1, 4096, 4096, cfg, pvc, x_dtype=torch.float16)
         assert half.function == "_lowbit_gemv_h16_kernel" and half.grid == (128, 1, 1)
     for fmt, dtype in (("sym_int4", torch.bfloat16), ("fp8_e4m3", torch.float32), ("nf4", torch.float16)):
