@@ -25,6 +25,7 @@ import torch
 from vllm_ipex_plugin.kernels.attention.launch import launch_configs
 from vllm_ipex_plugin.kernels.common.device import INTEL_TARGETS, DeviceFacts
 from vllm_ipex_plugin.kernels.lowbit.formats import FORMATS, LowBitFormat
+from vllm_ipex_plugin.kernels.lowbit.gemm import gemm_launch
 from vllm_ipex_plugin.kernels.lowbit.gemv import H16_FORMATS, W4_FORMATS, gemv_launch
 from vllm_ipex_plugin.kernels.lowbit.matmul import plan_launches
 from vllm_ipex_plugin.kernels.lowbit.quantize_kernel import quantize_launch
@@ -149,6 +150,10 @@ W4_ROWS = (8, 256)
 SPLIT = 4  # K split of the split-K variants (Intel's tiles split only small layers, which Llama-3-8B lacks)
 # The word-wise GEMVs only CUDA's tuned tables choose today: configuration key -> formats it takes.
 WORD_GEMVS = (("W4", W4_FORMATS), ("H16", H16_FORMATS))
+# The transposed GEMM tile (``SWAP``), likewise chosen by CUDA's tables only: one format per decode
+# branch of the weight-tile loader, at the arch's tiles of three batch buckets.
+SWAP_FORMATS = ("sym_int4", "asym_int4", "fp6", "fp8_e4m3")
+SWAP_BATCHES = (16, 64, 256)
 
 
 def _word_highs_type(spec: LowBitFormat) -> str:
@@ -160,9 +165,10 @@ def _word_highs_type(spec: LowBitFormat) -> str:
 def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> list[dict[str, Any]]:
     """The word-wise GEMVs (``W4``: 4-bit; ``H16``: fp16-pair products of 4-bit, fp6, int8 and fp8 codes),
     which only CUDA's tuned tables choose, built for each arch with its own GEMV configuration
-    (``tuning/intel.py``) and with ``W4_ROWS``, K unsplit and split (as is the generic GEMV): the
-    kernels and the split-K workspace store must stay within what triton-xpu lowers and within the
-    spill budget, so that an Intel table can pick them."""
+    (``tuning/intel.py``) and with ``W4_ROWS``, K unsplit and split (as is the generic GEMV); and the
+    transposed GEMM tile (``SWAP``) at the arch's GEMM tiles: the kernels and the split-K workspace
+    store must stay within what triton-xpu lowers and within the spill budget, so that an Intel table
+    can pick them."""
     cases = []
     for key, format_ids in WORD_GEMVS:
         for spec in (spec for spec in FORMATS.values() if spec.id in format_ids):
@@ -178,6 +184,14 @@ def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> l
                         cases.append(_case(launch.fn, launch.constexprs, types, launch.num_warps, launch.num_stages,
                                            launch.options, f"{launch.function} {spec.name} qb{qb} ({layer} {k}x{n}, "
                                                            f"M=1, {rows} rows, split {split})"))
+    for name in SWAP_FORMATS:  # the transposed GEMM tile at the arch's own tile of each batch bucket
+        spec, (k, n) = FORMATS[name], model.linears()["gate_up"]
+        for m in SWAP_BATCHES:
+            cfg = {**table.config_for("gemm", spec.name, m, n, k, facts), "SWAP": True}
+            launch = gemm_launch(spec, m, n, k, cfg)
+            cases.append(_case(launch.fn, launch.constexprs, _lowbit_types(spec, launch.constexprs, MODEL_DTYPE),
+                               launch.num_warps, launch.num_stages, launch.options,
+                               f"{launch.function} swap {spec.name} qb64 (gate_up {k}x{n}, M={m})"))
     spec, (k, n) = FORMATS["sym_int4"], model.linears()["down"]
     cfg = {**table.config_for("gemv", spec.name, 1, n, k, facts), "SPLIT_K": SPLIT}  # the generic GEMV, split
     launch = gemv_launch(spec, 1, n, k, cfg, facts, x_dtype=MODEL_DTYPE)

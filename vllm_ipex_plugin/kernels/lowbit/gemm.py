@@ -2,7 +2,10 @@
 
 Up to 128 rows (or wherever the tuned table found it faster than dequantize + dense
 matmul). Programs are grouped along M (``GROUP_M``) for L2 reuse of weight tiles; K is split
-across programs when the output has too few tiles to fill the GPU.
+across programs when the output has too few tiles to fill the GPU. ``SWAP`` (configuration key)
+computes the transposed tile, ``W x^T``: the decoded weights become the dot's first operand, which
+matrix units can take straight from registers (Hopper's wgmma reads only its second operand from
+shared memory; Intel's DPAS takes both from registers), and the batch rows its narrow side.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
                         M, N, K, stride_xm, stride_qn, stride_q2n, stride_sn, stride_ym,
                         FMT: tl.constexpr, HAS_BIAS: tl.constexpr, BM: tl.constexpr,
                         BN: tl.constexpr, BK: tl.constexpr, SPLIT_K: tl.constexpr,
-                        GROUP_M: tl.constexpr, QB: tl.constexpr):
+                        GROUP_M: tl.constexpr, QB: tl.constexpr, SWAP: tl.constexpr = False):
     pid = tl.program_id(0)
     pid_k = tl.program_id(1)
     num_m = tl.cdiv(M, BM)
@@ -47,13 +50,22 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     m_mask = offs_m < M
     n_mask = offs_n < N
     k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
-    acc = tl.zeros((BM, BN), dtype=tl.float32)
     x_rows = x_ptr + offs_m[:, None] * stride_xm
-    for k0 in range(k_start, k_end, BK):
-        w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
-        x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
-        acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
+    if SWAP:
+        acc_t = tl.zeros((BN, BM), dtype=tl.float32)
+        for k0 in range(k_start, k_end, BK):
+            w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                                  stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+            acc_t = tl.dot(w.to(x.dtype), tl.trans(x), acc_t)
+        acc = tl.trans(acc_t)
+    else:
+        acc = tl.zeros((BM, BN), dtype=tl.float32)
+        for k0 in range(k_start, k_end, BK):
+            w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                                  stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+            acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
     if HAS_BIAS:
         if pid_k == 0:
             acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)[None, :]
@@ -72,9 +84,11 @@ def gemm_grid(m: int, n: int, constexprs: dict) -> tuple[int, int]:
 def gemm_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, *, qb: int = BLOCK,
                 has_bias: bool = False, group_m: int = GROUP_M) -> Launch:
     """The GEMM launch for an ``[m, k] x [n, k]^T`` product under configuration ``cfg``
-    (``BM``, ``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``)."""
+    (``BM``, ``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``SWAP``)."""
     constexprs = {"FMT": int(spec.id), "HAS_BIAS": has_bias, "BM": cfg["BM"], "BN": cfg["BN"],
                   "BK": pick_block_k(k, cfg["BK"]), "SPLIT_K": cfg["SPLIT_K"], "GROUP_M": group_m, "QB": qb}
+    if cfg.get("SWAP"):
+        constexprs["SWAP"] = True
     return Launch(_lowbit_gemm_kernel, constexprs, cfg["num_warps"], cfg["num_stages"], gemm_grid(m, n, constexprs),
                   dict(cfg.get("options", {})))
 
@@ -90,12 +104,13 @@ def run_gemm(launch: Launch, x: torch.Tensor, tensors: dict[str, torch.Tensor], 
 
 
 def lowbit_gemm(x, tensors, fmt, bias=None, *, BM=None, BN=None, BK=None, SPLIT_K=None,
-                num_warps=None, num_stages=None, GROUP_M=GROUP_M, out=None):
+                num_warps=None, num_stages=None, SWAP=None, GROUP_M=GROUP_M, out=None):
     """GEMM with the device's configuration for the shape, any of it overridden by the arguments."""
     spec = get_format(fmt)
     m, k = x.shape
     n = tensors[spec.payload].shape[0]
-    given = {"BM": BM, "BN": BN, "BK": BK, "SPLIT_K": SPLIT_K, "num_warps": num_warps, "num_stages": num_stages}
+    given = {"BM": BM, "BN": BN, "BK": BK, "SPLIT_K": SPLIT_K, "num_warps": num_warps, "num_stages": num_stages,
+             "SWAP": SWAP}
     cfg = {**table.gemm_config(spec.name, m, n, k, device_facts(x.device)),
            **{a: v for a, v in given.items() if v is not None}}
     launch = gemm_launch(spec, m, n, k, cfg, qb=quant_block(tensors, spec, k), has_bias=bias is not None,

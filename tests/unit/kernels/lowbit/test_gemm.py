@@ -52,3 +52,24 @@ def test_launch_records_what_runs():
     assert launch.constexprs == {"FMT": 5, "HAS_BIAS": False, "BM": 16, "BN": 32, "BK": 64, "SPLIT_K": 2,
                                  "GROUP_M": 8, "QB": 64}  # BK: the largest power-of-two part of 256 dividing K
     assert launch.grid == (3 * 3, 2)
+
+
+@pytest.mark.parametrize("fmt", KERNEL_FORMATS)
+def test_swapped_gemm_matches_reference(fmt):
+    """``SWAP`` (the transposed tile ``W x^T``, weights as the dot's first operand): every format, bias,
+    split-K 1 and 2, M and N not multiples of the tile (33 rows, 96 columns in 64-row weight tiles)."""
+    gen = torch.Generator().manual_seed(zlib.crc32(f"swap{fmt}".encode()))
+    m, n, k = 33, 96, 256
+    tensors = quantize(torch.randn(n, k, generator=gen), fmt)
+    x = torch.randn(m, k, generator=gen)
+    bias = torch.randn(n, generator=gen)
+    ref = reference(x, tensors, fmt, bias)
+    for split_k in (1, 2):
+        out = poisoned(m, n)
+        y = gemm.lowbit_gemm(x, tensors, fmt, bias, BM=16, BN=64, BK=64, SPLIT_K=split_k, SWAP=True, out=out)
+        assert y is out
+        assert_all_written(y)
+        assert rel_err(y, ref) < REL_BOUND, (fmt, split_k)
+    launch = gemm.gemm_launch(get_format(fmt), m, n, k, {"BM": 16, "BN": 64, "BK": 64, "SPLIT_K": 1, "num_warps": 4,
+                                                         "num_stages": 3, "SWAP": True})
+    assert launch.constexprs["SWAP"] is True

@@ -5,9 +5,9 @@
 
 Shapes are ``K x N`` (input x output, per tensor-parallel shard). Every candidate is run
 on fresh random weights, checked against a float32 dequantize-and-matmul (relative error
-below ``REL_BOUND``; a config that computes a wrong result is dropped, whatever its
-speed), then timed (on CUDA: a CUDA graph replaying enough weight copies to overflow L2;
-elsewhere ``triton.testing.do_bench``). The fastest correct config is written to the
+below ``REL_BOUND``, and with K unsplit three runs identical bit for bit; a config that computes a
+wrong result is dropped, whatever its speed), then timed (on CUDA: a CUDA graph replaying enough
+weight copies to overflow L2; elsewhere ``triton.testing.do_bench``). The fastest correct config is written to the
 cache that ``table.py`` reads.
 Needs torch + Triton on an XPU or CUDA device; no vLLM.
 """
@@ -36,6 +36,12 @@ REL_BOUND = 2e-3
 
 
 GEMV_KERNELS = ("generic", "pairs", "w4", "h16")
+# Swapped GEMM tiles (``SWAP``) run with at most this many warps: with 8 warps and 128 x 128 or larger
+# tiles, Triton 3.6 on the H200 produced run-to-run different results, NaNs among them (docs/decisions.md).
+SWAP_MAX_WARPS = 4
+# Runs of each candidate that must agree bit for bit where K is unsplit (no atomics, so a difference
+# is a miscompiled or racing kernel, not summation order); one that does not is dropped like a wrong one.
+REPEAT_RUNS = 3
 
 
 def gemv_candidates(fmt: str, kernels: tuple[str, ...] = GEMV_KERNELS):
@@ -60,14 +66,22 @@ def gemv_candidates(fmt: str, kernels: tuple[str, ...] = GEMV_KERNELS):
 
 
 def gemm_candidates(m_bucket: int):
-    """Fused-GEMM tiles for the bucket, then the dense path (dequantize + dense matmul)."""
+    """Fused-GEMM tiles for the bucket, plain and ``SWAP`` (weights as the dot's first operand), then the
+    dense path (dequantize + dense matmul)."""
     if m_bucket <= 128:
         block_m = (16,) if m_bucket <= 16 else (32, 64)
         tiles = itertools.product(block_m, (64, 128), (128, 256), (1, 2, 4), ((4, 3), (8, 3)))
+        swapped = itertools.product(block_m, (64, 128), (64, 128), (1, 2, 4), ((4, 3), (4, 4)))
     else:  # compute-heavy: large tiles, no split
         tiles = itertools.product((64, 128), (128, 256), (64, 128), (1,), ((8, 3), (8, 4), (4, 3)))
+        swapped = itertools.product((128, 256), (64, 128), (64,), (1, 2), ((4, 3), (4, 4)))
     for bm, bn, bk, split, (warps, stages) in tiles:
         yield {"path": "gemm", "BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps,
+               "num_stages": stages}
+    for bm, bn, bk, split, (warps, stages) in swapped:
+        if warps > SWAP_MAX_WARPS or bm * bn > 256 * 64:
+            continue
+        yield {"path": "gemm", "SWAP": True, "BM": bm, "BN": bn, "BK": bk, "SPLIT_K": split, "num_warps": warps,
                "num_stages": stages}
     if m_bucket >= 32:
         yield {"path": "dense"}
@@ -123,6 +137,11 @@ def tune_one(kernel: str, fmt: str, m: int, n: int, k: int, device: torch.device
             wrong += 1
             if log:
                 log(f"  wrong result ({err:.1e}) with {cfg}: dropped")
+            continue
+        if cfg.get("SPLIT_K", 1) == 1 and not all(torch.equal(y, call(tensors)) for _ in range(REPEAT_RUNS - 1)):
+            wrong += 1
+            if log:
+                log(f"  run-to-run different results with {cfg}: dropped")
             continue
         ms = _time_ms(call, copies)
         if best is None or ms < best[0]:
