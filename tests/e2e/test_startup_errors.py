@@ -48,3 +48,17 @@ def test_more_ranks_than_visible_cards_is_one_line(tiny_llama_path):
     assert last == ("vllm_ipex_plugin: tensor_parallel_size 2 x pipeline_parallel_size 1 = 2 ranks on this host, "
                     "but 1 Intel GPU is visible (ZE_AFFINITY_MASK=0); lower the parallel sizes or make more "
                     "cards visible."), result.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_ray_executor_in_host_mode_is_one_line(tiny_llama_path):
+    """vLLM's Ray executor needs Ray accelerator resources, which the CPU has none of: host mode says so
+    before the engine starts (vLLM alone fails later, in the engine core, with a traceback)."""
+    from vllm_ipex_plugin.platform.xpu_platform import HOST_MODE_RAY_MESSAGE
+
+    result, _ = llm_in_subprocess(tiny_llama_path, tensor_parallel_size=2, distributed_executor_backend="ray",
+                                  timeout=300)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == HOST_MODE_RAY_MESSAGE, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]

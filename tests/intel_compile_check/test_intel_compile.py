@@ -186,6 +186,19 @@ def test_cache_key_ignores_labels_but_not_options():
     assert runner.case_key(case, "d2", "v") != key and runner.case_key(case, "d", "v2") != key
 
 
+def test_a_constexpr_left_at_its_default_is_compiled_as_a_constexpr():
+    """A launch that leaves a defaulted constexpr out (``SWAP`` of the fused GEMM) gets the default bound as
+    a constexpr, as the runtime JIT does; typed as a runtime argument, both of its branches would be built."""
+    from tools.intel_compile.cases import _case
+    from vllm_ipex_plugin.kernels.lowbit.gemm import _lowbit_gemm_kernel
+
+    constexprs = {"FMT": 0, "HAS_BIAS": False, "BM": 16, "BN": 64, "BK": 128, "SPLIT_K": 1, "GROUP_M": 8, "QB": 64}
+    case = _case(_lowbit_gemm_kernel, constexprs, {}, 4, 3, {}, "gemm")
+    assert case["constexprs"]["SWAP"] is False
+    assert "SWAP" not in case["signature"]
+    assert set(case["signature"]) | set(case["constexprs"]) == set(_lowbit_gemm_kernel.arg_names)
+
+
 # ------------------------------------------------------------------------------------------- end to end
 
 SKIP_ENV = envs.SKIP_INTEL_COMPILE

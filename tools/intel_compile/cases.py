@@ -16,6 +16,7 @@ Imports the plugin's kernels package (torch + the project's Triton), never vLLM.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -98,11 +99,21 @@ def _attention_types(dtype: torch.dtype) -> dict[str, str]:
     return types
 
 
+def _constexpr_defaults(fn: Any) -> dict[str, Any]:
+    """The kernel's ``tl.constexpr`` parameters that have a default, with it (the Python function's
+    signature: the jitted and the interpreted kernel objects expose it alike)."""
+    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty and "constexpr" in str(p.annotation)}
+
+
 def _case(fn: Any, constexprs: dict[str, Any], pointer_types: dict[str, str], num_warps: int | None,
           num_stages: int | None, options: dict[str, Any], label: str) -> dict[str, Any]:
     """A driver case: every runtime argument typed (pointers from ``pointer_types``, the rest i32),
     pointers and strides marked 16-byte divisible."""
     jit = getattr(fn, "fn", fn)
+    # a constexpr the launch leaves at its default is still a constexpr (the runtime JIT binds it so);
+    # typed as a runtime argument instead, its branches would all be compiled
+    constexprs = {**_constexpr_defaults(jit), **constexprs}
     signature, divisible = {}, []
     for arg in fn.arg_names:
         if arg in constexprs:

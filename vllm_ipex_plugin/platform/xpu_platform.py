@@ -263,6 +263,12 @@ class XpuPlatform(Platform):
                 raise SystemExit(f"vllm_ipex_plugin: {exc}") from None
 
 
+HOST_MODE_RAY_MESSAGE = (
+    "vllm_ipex_plugin: --distributed-executor-backend ray needs Intel GPUs (Ray schedules vLLM's workers on "
+    "its GPU resources); host mode runs on the CPU, where vLLM has no Ray device: use the default mp backend."
+)
+
+
 class XpuHostPlatform(XpuPlatform):
     """The plugin's platform on the CPU: host mode (development and CI)."""
 
@@ -336,6 +342,11 @@ class XpuHostPlatform(XpuPlatform):
 
     @classmethod
     def check_and_update_config(cls, vllm_config: VllmConfig) -> None:
+        if vllm_config.parallel_config.distributed_executor_backend == "ray":
+            # vLLM's Ray executor places workers on Ray's accelerator resources; the CPU has none
+            # (vLLM's own CPU platform refuses Ray too), so say so now instead of a traceback from
+            # the engine core.
+            raise SystemExit(HOST_MODE_RAY_MESSAGE)
         super().check_and_update_config(vllm_config)
         from vllm.config import CompilationMode
 

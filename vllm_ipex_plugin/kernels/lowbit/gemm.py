@@ -50,22 +50,21 @@ def _lowbit_gemm_kernel(x_ptr, q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, y_ptr, bia
     m_mask = offs_m < M
     n_mask = offs_n < N
     k_start, k_end = split_k_range(K, BK, SPLIT_K, pid_k)
-    x_rows = x_ptr + offs_m[:, None] * stride_xm
-    if SWAP:
-        acc_t = tl.zeros((BN, BM), dtype=tl.float32)
-        for k0 in range(k_start, k_end, BK):
-            w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                                  stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
-            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
-            acc_t = tl.dot(w.to(x.dtype), tl.trans(x), acc_t)
-        acc = tl.trans(acc_t)
+    if SWAP:  # the transposed tile, W x^T
+        acc = tl.zeros((BN, BM), dtype=tl.float32)
     else:
         acc = tl.zeros((BM, BN), dtype=tl.float32)
-        for k0 in range(k_start, k_end, BK):
-            w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
-                                  stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
-            x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+    x_rows = x_ptr + offs_m[:, None] * stride_xm
+    for k0 in range(k_start, k_end, BK):
+        w = load_weight_tile(q_ptr, q2_ptr, s_ptr, m_ptr, code_ptr, offs_n, n_mask, k0,
+                              stride_qn, stride_q2n, stride_sn, FMT, BK, QB)
+        x = tl.load(x_rows + (k0 + tl.arange(0, BK))[None, :], mask=m_mask[:, None], other=0.0)
+        if SWAP:
+            acc = tl.dot(w.to(x.dtype), tl.trans(x), acc)
+        else:
             acc = tl.dot(x, tl.trans(w.to(x.dtype)), acc)
+    if SWAP:
+        acc = tl.trans(acc)
     if HAS_BIAS:
         if pid_k == 0:
             acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0).to(tl.float32)[None, :]
@@ -86,9 +85,8 @@ def gemm_launch(spec: LowBitFormat, m: int, n: int, k: int, cfg: dict, *, qb: in
     """The GEMM launch for an ``[m, k] x [n, k]^T`` product under configuration ``cfg``
     (``BM``, ``BN``, ``BK``, ``SPLIT_K``, ``num_warps``, ``num_stages``, optional ``SWAP``)."""
     constexprs = {"FMT": int(spec.id), "HAS_BIAS": has_bias, "BM": cfg["BM"], "BN": cfg["BN"],
-                  "BK": pick_block_k(k, cfg["BK"]), "SPLIT_K": cfg["SPLIT_K"], "GROUP_M": group_m, "QB": qb}
-    if cfg.get("SWAP"):
-        constexprs["SWAP"] = True
+                  "BK": pick_block_k(k, cfg["BK"]), "SPLIT_K": cfg["SPLIT_K"], "GROUP_M": group_m, "QB": qb,
+                  "SWAP": bool(cfg.get("SWAP", False))}
     return Launch(_lowbit_gemm_kernel, constexprs, cfg["num_warps"], cfg["num_stages"], gemm_grid(m, n, constexprs),
                   dict(cfg.get("options", {})))
 

@@ -49,8 +49,9 @@ def test_launch_records_what_runs():
     launch = gemm.gemm_launch(get_format("fp8_e4m3"), 33, 96, 192,
                               {"BM": 16, "BN": 32, "BK": 256, "SPLIT_K": 2, "num_warps": 4, "num_stages": 3})
     assert launch.kernel_name == "vllm_ipex_plugin.kernels.lowbit.gemm:_lowbit_gemm_kernel"
+    # BK: the largest power-of-two part of 256 dividing K
     assert launch.constexprs == {"FMT": 5, "HAS_BIAS": False, "BM": 16, "BN": 32, "BK": 64, "SPLIT_K": 2,
-                                 "GROUP_M": 8, "QB": 64}  # BK: the largest power-of-two part of 256 dividing K
+                                 "GROUP_M": 8, "QB": 64, "SWAP": False}
     assert launch.grid == (3 * 3, 2)
 
 
