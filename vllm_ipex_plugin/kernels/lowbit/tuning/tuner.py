@@ -72,7 +72,7 @@ def gemm_candidates(m_bucket: int):
         block_m = (16,) if m_bucket <= 16 else (32, 64)
         tiles = itertools.product(block_m, (64, 128), (128, 256), (1, 2, 4), ((4, 3), (8, 3)))
         swapped = itertools.product(block_m, (64, 128), (64, 128), (1, 2, 4), ((4, 3), (4, 4)))
-    else:  # compute-heavy: large tiles, no split
+    else:  # compute-heavy: large tiles (plain ones unsplit)
         tiles = itertools.product((64, 128), (128, 256), (64, 128), (1,), ((8, 3), (8, 4), (4, 3)))
         swapped = itertools.product((128, 256), (64, 128), (64,), (1, 2), ((4, 3), (4, 4)))
     for bm, bn, bk, split, (warps, stages) in tiles:
