@@ -78,7 +78,8 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
             from vllm_ipex_plugin.kernels.attention.plan import make_plan
 
             plan = make_plan(m.query_start_loc, m.num_reqs, m.max_query_len, self.num_heads, self.num_kv_heads,
-                             seq_lens=m.seq_lens, facts=self.facts, head_size=self.head_size)
+                             seq_lens=m.seq_lens, facts=self.facts, head_size=self.head_size,
+                             max_seq_len=m.max_seq_len)
         # Spans only change what a query sees of later keys; a step whose every request has one new
         # token (its last position) has none to see.
         spans = mm_range_tensor(m.mm_req_doc_ranges, m.num_reqs, self.device) if m.max_query_len > 1 else None

@@ -23,6 +23,7 @@ from vllm_ipex_plugin.kernels.attention.kv_write import write_kv_cache, write_kv
 from vllm_ipex_plugin.kernels.attention.merge import merge_splits_kernel
 from vllm_ipex_plugin.kernels.attention.paged import paged_attn_kernel
 from vllm_ipex_plugin.kernels.attention.plan import (
+    LONG_PREFILL,
     AttentionPlan,
     kv_write_config,
     make_plan,
@@ -127,7 +128,7 @@ def _vllm_layout(num_heads: int, num_kv_heads: int, head_size: int, block_size: 
 def _step_plans(num_heads: int, num_kv_heads: int, head_size: int, facts: DeviceFacts, **tuning):
     """(case, plan) for every step shape that gives a distinct plan: decode at every batch size
     that changes the context split, mixed steps by the power of two of their longest request
-    (it sets the query block), and prefill (128 new tokens and more)."""
+    (it sets the query block), and prefill (128 new tokens and more; with a long context)."""
     plans = []
     reqs = 1
     while True:
@@ -145,6 +146,11 @@ def _step_plans(num_heads: int, num_kv_heads: int, head_size: int, facts: Device
                          **tuning)
         plans.append((f"prefill, {q_len}+ new tokens" if q_len == 128 else f"mixed, up to {q_len} new tokens", plan))
         q_len *= 2
+    qsl = torch.tensor([0, 128], dtype=torch.int32)
+    long_context = torch.tensor([LONG_PREFILL], dtype=torch.int32)
+    plans.append(("prefill, 8k+ context", make_plan(qsl, 1, 128, num_heads, num_kv_heads, seq_lens=long_context,
+                                                     facts=facts, head_size=head_size, max_seq_len=LONG_PREFILL,
+                                                     **tuning)))
     return plans
 
 

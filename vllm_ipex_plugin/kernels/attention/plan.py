@@ -25,9 +25,13 @@ from vllm_ipex_plugin.kernels.common.device import DeviceFacts, device_facts
 
 KV_LOADS = envs.VARIABLES[envs.ATTN_KV_LOAD].choices  # ("gather", "block", "desc"): KvRead's first three
 # Programs a decode grid should reach before context splits stop doubling, per compute unit,
-# and the most splits.
+# and the most splits (a split also holds at least one KV tile of the longest context).
 _GRID_PER_UNIT = 2
-_MAX_SPLITS = 16
+_MAX_SPLITS = 32
+# Partial rows the split merge combines per loop step.
+_MERGE_CHUNK = 8
+# Contexts from which a CUDA prefill step takes 128-row query tiles (64 below).
+LONG_PREFILL = 8192
 # Compute units assumed where the facts have none (the CPU of host mode).
 _DEFAULT_UNITS = 64
 
@@ -130,11 +134,18 @@ def default_kv_load(facts: DeviceFacts) -> str:
     return "block"
 
 
-def decode_splits(num_query_blocks: int, num_kv_heads: int, facts: DeviceFacts) -> int:
-    """Context splits of a decode step: doubled until the grid covers the device twice."""
-    units = facts.compute_units if facts.vendor in ("cuda", "xpu") else _DEFAULT_UNITS
+def _compute_units(facts: DeviceFacts) -> int:
+    return facts.compute_units if facts.vendor in ("cuda", "xpu") else _DEFAULT_UNITS
+
+
+def decode_splits(num_query_blocks: int, num_kv_heads: int, facts: DeviceFacts,
+                  max_tiles: int | None = None) -> int:
+    """Context splits of a decode step: doubled until the grid covers the device twice, at
+    most ``_MAX_SPLITS`` and (given ``max_tiles``, the KV tiles of the longest context) no
+    more than there are tiles, since a split without one only adds merge work."""
+    limit = _MAX_SPLITS if max_tiles is None else max(1, min(_MAX_SPLITS, max_tiles))
     splits = 1
-    while num_query_blocks * num_kv_heads * splits < _GRID_PER_UNIT * units and splits < _MAX_SPLITS:
+    while num_query_blocks * num_kv_heads * splits < _GRID_PER_UNIT * _compute_units(facts) and splits * 2 <= limit:
         splits *= 2
     return splits
 
@@ -142,11 +153,13 @@ def decode_splits(num_query_blocks: int, num_kv_heads: int, facts: DeviceFacts) 
 def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, num_heads: int,
               num_kv_heads: int, splits: int | None = None, block_q: int | None = None,
               seq_lens: torch.Tensor | None = None, facts: DeviceFacts | None = None, head_size: int | None = None,
-              **tuning) -> AttentionPlan:
+              max_seq_len: int | None = None, **tuning) -> AttentionPlan:
     """``tuning``: ``block_n``, ``num_warps``, ``num_stages``, ``kv_load``, ``two_phase``
     (defaults in AttentionPlan). ``facts``: the device planned for (default: that of
     ``query_start_loc``). ``head_size``: on Intel GPUs heads above 128 wide take smaller
-    query tiles (None: treated as at most 128).
+    query tiles (None: treated as at most 128). ``max_seq_len``: the longest context of the
+    step (vLLM's metadata has it on the host); decode splits never outnumber its KV tiles, and
+    on CUDA a prefill from ``LONG_PREFILL`` positions takes larger query tiles.
 
     With ``seq_lens``, query blocks are ordered by how many KV positions they attend to,
     longest first: causal prefill blocks differ in work by up to the sequence length, and
@@ -172,10 +185,16 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
         else:
             rows = group
             tuning = {"block_n": tiles.decode_block_n, "num_warps": tiles.decode_warps, "num_stages": 2, **tuning}
-    elif max_query_len >= 128:
-        # Prefill-heavy step: 128-row tiles, 64-position KV tiles, 4 warps (NVIDIA sweep, BENCHMARKS.md).
+    elif max_query_len >= 128 and max_seq_len is not None and max_seq_len >= LONG_PREFILL:
+        # Long prefill: 128-row query tiles read each KV tile for twice the rows, which the long
+        # context repays; descriptors' deeper pipeline then costs more than it hides.
         rows = 128
         tuning = {"block_n": 64, "num_warps": 4, "num_stages": 2 if tuning["kv_load"] == "desc" else 3, **tuning}
+    elif max_query_len >= 128:
+        # Prefill up to LONG_PREFILL positions: 64-row query tiles give the grid twice the
+        # programs, 3 stages hide the KV reads (NVIDIA sweeps, BENCHMARKS.md).
+        rows = 64
+        tuning = {"block_n": 64, "num_warps": 4, "num_stages": 3, **tuning}
     else:
         rows = 64
     if block_q is None:
@@ -194,7 +213,8 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
     if splits is None:
         splits = 1
         if max_query_len == 1:  # decode: split long contexts until the grid covers the GPU
-            splits = decode_splits(qb_req.shape[0], num_kv_heads, facts)
+            max_tiles = None if max_seq_len is None else -(-max_seq_len // tuning.get("block_n", AttentionPlan.block_n))
+            splits = decode_splits(qb_req.shape[0], num_kv_heads, facts, max_tiles)
     tuning = {"two_phase": max_query_len > 1, **tuning}
     return AttentionPlan(qb_req.to(torch.int32), qb_start.to(torch.int32), block_q, splits, facts=facts, **tuning)
 
@@ -269,7 +289,7 @@ def _small_kernel_options(facts: DeviceFacts | None) -> dict[str, int | str]:
 def merge_config(splits: int, head_size: int, facts: DeviceFacts | None = None) -> LaunchConfig:
     """The split merge's launch (backend default warps and stages): one compilation for every
     split count up to the most a plan makes (the count is a run-time argument)."""
-    return LaunchConfig(dict(SP=max(_MAX_SPLITS, triton.next_power_of_2(splits)), D=head_size,
+    return LaunchConfig(dict(SP=max(_MAX_SPLITS, triton.next_power_of_2(splits)), SC=_MERGE_CHUNK, D=head_size,
                              DP=triton.next_power_of_2(head_size)), options=_small_kernel_options(facts))
 
 

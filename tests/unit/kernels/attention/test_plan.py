@@ -50,9 +50,15 @@ def test_kv_load_env_rejects_unknown_reads(monkeypatch):
 
 def test_decode_splits_fill_the_device():
     """Decode splits the context until the grid reaches twice the compute units (SMs on CUDA,
-    Xe cores on Intel; 64 where none are known), at most 16."""
+    Xe cores on Intel; 64 where none are known), at most 32, and given the step's longest
+    context never more splits than it has 64-position KV tiles."""
     qsl = torch.arange(3, dtype=torch.int32)  # two decode requests
-    assert make_plan(qsl, 2, 1, 32, 8, facts=H100).splits == 16  # 2 * 8 * 16 = 256 < 264
+    assert make_plan(qsl, 2, 1, 32, 8, facts=H100).splits == 32  # 2 * 8 * 16 = 256 < 264
+    assert make_plan(qsl, 2, 1, 32, 8, facts=H100, max_seq_len=16384).splits == 32
+    assert make_plan(qsl, 2, 1, 32, 8, facts=H100, max_seq_len=1024).splits == 16  # 16 tiles
+    assert make_plan(qsl, 2, 1, 32, 8, facts=H100, max_seq_len=129).splits == 2  # 3 tiles: 2 splits
+    assert make_plan(qsl, 2, 1, 32, 8, facts=H100, max_seq_len=64).splits == 1
+    assert make_plan(qsl, 2, 1, 32, 8, facts=H100, max_seq_len=1024, block_n=32).splits == 32
     assert make_plan(qsl, 2, 1, 32, 8, facts=A100).splits == 16  # 2 * 8 * 8 = 128 < 216
     assert make_plan(qsl, 2, 1, 32, 8, facts=CPU_FACTS).splits == 8  # 2 * 8 * 8 = 128 = 2 * 64
     assert make_plan(qsl, 2, 1, 32, 8, facts=INTEL_TARGETS["pvc"]).splits == 8  # 64 Xe cores
@@ -97,23 +103,27 @@ def test_launch_configs_cover_every_step_on_intel(arch):
 
 
 def test_cuda_plans_keep_the_tuned_tiles():
-    """On CUDA every step shape keeps its own query block (the H100 sweep's tiles), and the
-    context split is a run-time argument there too."""
+    """On CUDA every step shape keeps its own query block (the NVIDIA sweeps' tiles: 64 rows for
+    prefill), and the context split is a run-time argument there too."""
     by_case = _by_case(launch.launch_configs(H100, **LLAMA_8B))
     prefill = by_case["prefill, 128+ new tokens"]
-    assert (prefill.constexprs["BLOCK_Q"], prefill.constexprs["ROWS"], prefill.constexprs["BLOCK_N"]) == (32, 128, 64)
+    assert (prefill.constexprs["BLOCK_Q"], prefill.constexprs["ROWS"], prefill.constexprs["BLOCK_N"]) == (16, 64, 64)
+    long = by_case["prefill, 8k+ context"]  # 128-row tiles from an 8k context on
+    assert (long.constexprs["BLOCK_Q"], long.constexprs["ROWS"], long.constexprs["BLOCK_N"]) == (32, 128, 64)
     mixed = by_case["mixed, up to 64 new tokens"]
     assert (mixed.constexprs["BLOCK_Q"], mixed.num_warps, mixed.num_stages) == (16, 4, 2)
     assert not prefill.options and not by_case["every step"].options
 
 
 def test_launch_configs_on_hopper_read_through_descriptors():
-    """The tuned H100 values: descriptors with the new tokens from vLLM's key/value views,
-    2 stages for prefill; a sliding window keeps the new tokens in the cache."""
+    """The tuned values: descriptors with the new tokens from vLLM's key/value views, 4 warps
+    and 3 stages for prefill (2 for an 8k+ context's larger tiles); a sliding window keeps the
+    new tokens in the cache."""
     by_case = _by_case(launch.launch_configs(H100, **LLAMA_8B))
     prefill = by_case["prefill, 128+ new tokens"]
     assert prefill.constexprs["KV_LOAD"] == KvRead.DESC and prefill.constexprs["NEW_KV"]
-    assert (prefill.num_warps, prefill.num_stages) == (4, 2)
+    assert (prefill.num_warps, prefill.num_stages) == (4, 3)
+    assert by_case["prefill, 8k+ context"].num_stages == 2
     windowed = _by_case(launch.launch_configs(H100, **LLAMA_8B, sliding_window=4096))["prefill, 128+ new tokens"]
     # the window starts at a tile boundary, so its tiles keep the block read
     assert not windowed.constexprs["NEW_KV"] and windowed.constexprs["TAIL_KV_LOAD"] == KvRead.DESC
