@@ -30,8 +30,11 @@ _GRID_PER_UNIT = 2
 _MAX_SPLITS = 32
 # Partial rows the split merge combines per loop step.
 _MERGE_CHUNK = 8
-# Contexts from which a CUDA prefill step takes 128-row query tiles (64 below).
+# A CUDA prefill step takes 128-row query tiles (64 otherwise) from a context of LONG_PREFILL
+# positions, or from LONG_CACHED_PREFIX positions more than its longest new-token run (a
+# chunk over a cached prefix; exact for one request, an estimate for a mixed batch).
 LONG_PREFILL = 8192
+LONG_CACHED_PREFIX = 2048
 # Compute units assumed where the facts have none (the CPU of host mode).
 _DEFAULT_UNITS = 64
 
@@ -159,7 +162,7 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
     ``query_start_loc``). ``head_size``: on Intel GPUs heads above 128 wide take smaller
     query tiles (None: treated as at most 128). ``max_seq_len``: the longest context of the
     step (vLLM's metadata has it on the host); decode splits never outnumber its KV tiles, and
-    on CUDA a prefill from ``LONG_PREFILL`` positions takes larger query tiles.
+    on CUDA a long prefill or one over a long cached prefix takes larger query tiles.
 
     With ``seq_lens``, query blocks are ordered by how many KV positions they attend to,
     longest first: causal prefill blocks differ in work by up to the sequence length, and
@@ -185,14 +188,16 @@ def make_plan(query_start_loc: torch.Tensor, num_reqs: int, max_query_len: int, 
         else:
             rows = group
             tuning = {"block_n": tiles.decode_block_n, "num_warps": tiles.decode_warps, "num_stages": 2, **tuning}
-    elif max_query_len >= 128 and max_seq_len is not None and max_seq_len >= LONG_PREFILL:
-        # Long prefill: 128-row query tiles read each KV tile for twice the rows, which the long
-        # context repays; descriptors' deeper pipeline then costs more than it hides.
+    elif max_query_len >= 128 and max_seq_len is not None and (
+            max_seq_len >= LONG_PREFILL or max_seq_len - max_query_len >= LONG_CACHED_PREFIX):
+        # Long prefill, or a chunk over a long cached prefix: 128-row query tiles read each KV
+        # tile for twice the rows, which the long context repays; descriptors' deeper pipeline
+        # then costs more than it hides.
         rows = 128
         tuning = {"block_n": 64, "num_warps": 4, "num_stages": 2 if tuning["kv_load"] == "desc" else 3, **tuning}
     elif max_query_len >= 128:
-        # Prefill up to LONG_PREFILL positions: 64-row query tiles give the grid twice the
-        # programs, 3 stages hide the KV reads (NVIDIA sweeps, BENCHMARKS.md).
+        # Shorter prefill: 64-row query tiles give the grid twice the programs, 3 stages hide
+        # the KV reads (NVIDIA sweeps, BENCHMARKS.md).
         rows = 64
         tuning = {"block_n": 64, "num_warps": 4, "num_stages": 3, **tuning}
     else:

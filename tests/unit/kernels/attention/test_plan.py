@@ -115,6 +115,17 @@ def test_cuda_plans_keep_the_tuned_tiles():
     assert not prefill.options and not by_case["every step"].options
 
 
+@pytest.mark.parametrize("new,context,block_q", [(4096, 4096, 16), (1024, 2048, 16), (1024, 3072, 32),
+                                                   (2048, 4096, 32), (8192, 8192, 32), (128, 8192, 32)])
+def test_cuda_prefill_takes_larger_tiles_over_long_contexts(new, context, block_q):
+    """GQA 32/8 on CUDA: 16-token query blocks (64 rows) for a fresh prompt under 8k positions or a
+    cached prefix under 2k; 32-token blocks (128 rows) from either."""
+    qsl = torch.tensor([0, new], dtype=torch.int32)
+    plan = make_plan(qsl, 1, new, 32, 8, seq_lens=torch.tensor([context], dtype=torch.int32), facts=H100,
+                     max_seq_len=context)
+    assert plan.block_q == block_q
+
+
 def test_launch_configs_on_hopper_read_through_descriptors():
     """The tuned values: descriptors with the new tokens from vLLM's key/value views, 4 warps
     and 3 stages for prefill (2 for an 8k+ context's larger tiles); a sliding window keeps the
