@@ -147,13 +147,18 @@ def _loaded_cpu_kernel_library() -> str:
 
 def _kernels(report: Report, device_type: str) -> None:
     from vllm_ipex_plugin.attention.providers import default_provider
-    from vllm_ipex_plugin.quantization.dispatch import use_triton
+    from vllm_ipex_plugin.quantization.dispatch import use_triton, use_xpu_kernels
 
     rows = report.section("kernels")
     attn_choice = envs.attn_provider()
     attn = default_provider(device_type) if attn_choice == "auto" else attn_choice
     rows.append(("attention", f"{attn} ({envs.ATTN_PROVIDER}={attn_choice})"))
     lowbit = "triton" if use_triton(torch.device(device_type)) else "torch reference"
+    try:
+        if use_xpu_kernels(torch.device(device_type)):
+            lowbit = f"vllm-xpu-kernels oneDNN for sym_int4, AWQ/GPTQ asym_int4 (fp16) and fp8_e5m2; {lowbit} otherwise"
+    except ValueError as exc:  # IPEX_PLUGIN_LOWBIT_KERNEL=xpu_kernels where it cannot run
+        lowbit = f"none: {exc}"
     rows.append(("low-bit matmul", f"{lowbit} ({envs.LOWBIT_KERNEL}={envs.lowbit_kernel()})"))
 
 

@@ -52,8 +52,10 @@ ATTN_PROVIDER = _define(
 )
 LOWBIT_KERNEL = _define(
     "IPEX_PLUGIN_LOWBIT_KERNEL", "auto",
-    "low-bit matmul kernels: `auto` (Triton on XPU/CUDA, torch reference elsewhere), `torch`, `triton`",
-    ("auto", "torch", "triton"),
+    "low-bit matmul kernels: `auto` (vllm-xpu-kernels' oneDNN GEMMs on XPU where that optional package "
+    "is installed, for sym_int4 and AWQ/GPTQ asym_int4 with fp16 activations and fp8_e5m2; Triton on "
+    "XPU/CUDA otherwise; torch reference elsewhere), `torch`, `triton`, `xpu_kernels`",
+    ("auto", "torch", "triton", "xpu_kernels"),
 )
 ATTN_KV_LOAD = _define(
     "IPEX_PLUGIN_ATTN_KV_LOAD", "",
@@ -129,7 +131,7 @@ def attn_provider() -> str:
 
 
 def lowbit_kernel() -> str:
-    """Unchecked: anything but ``torch`` / ``triton`` means ``auto``."""
+    """Unchecked: anything but ``torch`` / ``triton`` / ``xpu_kernels`` means ``auto``."""
     return _raw(LOWBIT_KERNEL).lower() or VARIABLES[LOWBIT_KERNEL].default
 
 

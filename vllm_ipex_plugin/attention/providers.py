@@ -9,7 +9,6 @@ cases it does not cover go to the Triton kernels).
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Protocol
 
 import torch
@@ -17,6 +16,10 @@ import torch
 from vllm_ipex_plugin import envs
 from vllm_ipex_plugin.kernels.attention import reference as ref
 from vllm_ipex_plugin.kernels.attention.batch import PagedBatch
+from vllm_ipex_plugin.kernels.common.optional import xpu_kernels_installed
+
+__all__ = ["PROVIDERS", "AttentionProvider", "default_provider", "select_provider", "xpu_kernels_installed",
+           "xpu_kernels_support"]
 
 
 class AttentionProvider(Protocol):
@@ -91,13 +94,6 @@ class TritonProvider:
             causal=batch.causal, plan=batch.plan, key=key, value=value, mm_ranges=batch.mm_ranges,
             clamp_spans=clamp_spans,
         )
-
-
-XPU_KERNELS_PACKAGE = "vllm_xpu_kernels"
-
-
-def xpu_kernels_installed() -> bool:
-    return importlib.util.find_spec(XPU_KERNELS_PACKAGE) is not None
 
 
 def xpu_kernels_support(query: torch.Tensor, key_cache: torch.Tensor) -> bool:

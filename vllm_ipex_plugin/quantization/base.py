@@ -4,7 +4,7 @@
 and ``AwqGptqLinearMethod`` (``awq_gptq.py``: AWQ / GPTQ tensors converted at load) differ in
 what they register and how they convert; after ``process_weights_after_loading`` both hold
 plain buffers in a format of ``kernels/lowbit/formats.py`` and the layer's matmul, chosen
-once (``dispatch.layer_matmul``). ``apply`` gathers the buffers and calls it.
+once (``dispatch.layer_kernel``). ``apply`` gathers the buffers and calls it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from vllm.model_executor.layers.linear import LinearMethodBase
 
-from vllm_ipex_plugin.quantization.dispatch import layer_matmul
+from vllm_ipex_plugin.quantization.dispatch import layer_kernel
 
 
 class LowBitLinearMethod(LinearMethodBase):
@@ -23,11 +23,14 @@ class LowBitLinearMethod(LinearMethodBase):
 
     def install(self, layer: torch.nn.Module, tensors: dict[str, torch.Tensor], fmt: str,
                 input_perm: torch.Tensor | None = None) -> None:
-        """The converted tensors become plain buffers (no loader attributes left behind)."""
+        """The converted tensors (or those of the kernel chosen for them, ``dispatch.layer_kernel``)
+        become plain buffers (no loader attributes left behind). The activations' dtype is the
+        layer's ``params_dtype`` (vLLM's linear layers set it), else torch's default."""
+        act_dtype = getattr(layer, "params_dtype", None) or torch.get_default_dtype()
+        tensors, layer.ipex_low_bit_matmul = layer_kernel(fmt, tensors, act_dtype)
         for name, tensor in tensors.items():
             layer.register_buffer(self.buffer_prefix + name, tensor, persistent=False)
         layer.ipex_low_bit_tensors = tuple(tensors)
-        layer.ipex_low_bit_matmul = layer_matmul(fmt, tensors)
         layer.input_perm = input_perm
 
     def apply(self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

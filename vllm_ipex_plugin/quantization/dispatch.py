@@ -1,8 +1,10 @@
-"""Low-bit kernel dispatch: Triton kernels where Triton compiles (XPU, CUDA), torch elsewhere.
+"""Low-bit kernel dispatch: vllm-xpu-kernels' oneDNN GEMMs on Intel GPUs where that optional
+package is installed and takes the layer exactly, Triton kernels where Triton compiles (XPU,
+CUDA), torch elsewhere.
 
-``IPEX_PLUGIN_LOWBIT_KERNEL`` = ``auto`` (default) | ``triton`` | ``torch`` overrides it. The
-choice is made once per layer, when its weights are processed (:func:`layer_matmul`): the
-per-call path reads no environment and looks no name up.
+``IPEX_PLUGIN_LOWBIT_KERNEL`` = ``auto`` (default) | ``xpu_kernels`` | ``triton`` | ``torch``
+overrides it. The choice is made once per layer, when its weights are processed
+(:func:`layer_kernel`): the per-call path reads no environment and looks no name up.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from vllm_ipex_plugin import envs
+from vllm_ipex_plugin.kernels.common.optional import xpu_kernels_installed
 from vllm_ipex_plugin.kernels.lowbit import reference
 from vllm_ipex_plugin.kernels.lowbit.formats import LowBitFormat, get_format
 
@@ -59,8 +62,45 @@ def _reference(spec: LowBitFormat, x: torch.Tensor, tensors: dict[str, torch.Ten
     return reference.lowbit_linear(x, tensors, spec, bias)
 
 
+def use_xpu_kernels(device: torch.device) -> bool:
+    """Whether layers on ``device`` try vllm-xpu-kernels' oneDNN GEMMs first: by default where
+    the package is installed on an Intel GPU; ``xpu_kernels`` insists (and says what is missing)."""
+    choice = envs.lowbit_kernel()
+    if choice in ("torch", "triton"):
+        return False
+    installed = xpu_kernels_installed()
+    if choice == "xpu_kernels":
+        if device.type != "xpu" or not installed:
+            missing = "an Intel GPU" if device.type != "xpu" else "the optional package vllm-xpu-kernels"
+            raise ValueError(
+                f"{envs.LOWBIT_KERNEL}=xpu_kernels needs {missing} (this layer is on {device.type}); "
+                "use auto, triton or torch."
+            )
+        return True
+    return device.type == "xpu" and installed
+
+
+def layer_kernel(fmt: str, tensors: dict[str, torch.Tensor],
+                 act_dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], LayerMatmul]:
+    """The tensors one layer keeps and the matmul it runs on them (on their device), decided once:
+    vllm-xpu-kernels' oneDNN GEMM for what it takes exactly (``kernels.lowbit.onednn``: its own
+    layout replaces the plugin's), else the Triton kernels, else the torch reference."""
+    spec = get_format(fmt)
+    if not spec.quantized:
+        return tensors, _unquantized
+    device = tensors[spec.payload].device
+    if use_xpu_kernels(device):
+        from vllm_ipex_plugin.kernels.lowbit.onednn import onednn_layer
+
+        on_onednn = onednn_layer(spec, tensors, act_dtype)
+        if on_onednn is not None:
+            return on_onednn
+    return tensors, layer_matmul(fmt, tensors)
+
+
 def layer_matmul(fmt: str, tensors: dict[str, torch.Tensor]) -> LayerMatmul:
-    """The matmul one layer runs for its stored ``tensors`` (on their device), decided once."""
+    """The plugin's own matmul for a layer's stored ``tensors`` (on their device): Triton where it
+    compiles, the torch reference elsewhere."""
     spec = get_format(fmt)
     if not spec.quantized:
         return _unquantized
@@ -70,4 +110,3 @@ def layer_matmul(fmt: str, tensors: dict[str, torch.Tensor]) -> LayerMatmul:
 
         return LowBitMatmul(spec, tensors)
     return functools.partial(_reference, spec)
-
