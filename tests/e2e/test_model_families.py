@@ -7,13 +7,18 @@ tests), on tiny random models built by the tests (``tests/harness/models.py``).
 - ChatGLM3 (``ChatGLMModel``, also the layout of GLM-4 / CodeGeeX4's original checkpoints):
   transformers has no implementation without remote code, so the reference is vLLM's own CPU
   platform on the same weights (the plugin's host mode off): greedy tokens equal.
+- TeleChat2 (``TeleChat2ForCausalLM``): the checkpoint carries its own config module (remote
+  code, ``tests/harness/remote_code/``; loaded with ``trust_remote_code=True`` from the folder
+  only); the reference is vLLM's own CPU platform, as for ChatGLM3.
+- Baichuan2 (``BaichuanForCausalLM``): vLLM dropped it after v0.23.0, so vLLM 0.32 refuses the
+  checkpoint on either platform; pinned here so a vLLM that runs it again fails the test.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.harness.models import build_tiny_chatglm, build_tiny_model
+from tests.harness.models import build_tiny_baichuan2, build_tiny_chatglm, build_tiny_model, build_tiny_telechat2
 from tests.harness.reference import assert_greedy_matches, dequantized_hf_model, hf_model
 from tests.harness.runners import IN_PROCESS_SWITCH, llm_greedy, llm_in_subprocess
 
@@ -30,15 +35,40 @@ def test_glm4_matches_transformers(fmt):
     assert_greedy_matches(dequantized_hf_model(path, fmt) if fmt else hf_model(path), results, MAX_TOKENS)
 
 
-@pytest.mark.e2e
-def test_chatglm3_matches_vllm_cpu_platform():
-    path = str(build_tiny_chatglm())
+def assert_matches_vllm_cpu_platform(path: str, **llm_kwargs) -> None:
+    """Greedy tokens of the plugin (host mode: ``XpuHostPlatform``) equal stock vLLM's on its own
+    ``CpuPlatform`` (host mode off), each in a fresh process, and are not one degenerate answer."""
     runs = {}
     for host_mode in ("1", "0"):
         proc, result = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
-                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"})
+                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"},
+                                         **llm_kwargs)
         assert result is not None, proc.stderr[-3000:]
         runs[result["platform"]] = result["tokens"]
     assert set(runs) == {"XpuHostPlatform", "CpuPlatform"}
     assert runs["XpuHostPlatform"] == runs["CpuPlatform"]
     assert len({tuple(tokens) for _, tokens in runs["CpuPlatform"]}) == len(PROMPTS)  # not one degenerate answer
+
+
+@pytest.mark.e2e
+def test_chatglm3_matches_vllm_cpu_platform():
+    assert_matches_vllm_cpu_platform(str(build_tiny_chatglm()))
+
+
+@pytest.mark.e2e
+def test_telechat2_matches_vllm_cpu_platform():
+    assert_matches_vllm_cpu_platform(str(build_tiny_telechat2()), trust_remote_code=True)
+
+
+@pytest.mark.e2e
+def test_baichuan2_refused_with_vllms_message():
+    """vLLM 0.32 has no ``BaichuanForCausalLM`` (removed after v0.23.0; stock vLLM's CPU platform
+    refuses the same checkpoint with the same message). Under the plugin the refusal is vLLM's
+    own, when the model's config is resolved, before any engine starts."""
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.platforms import current_platform
+
+    assert type(current_platform).__name__ == "XpuHostPlatform"
+    args = EngineArgs(model=str(build_tiny_baichuan2()), trust_remote_code=True, dtype="float32")
+    with pytest.raises(Exception, match="BaichuanForCausalLM was supported in vLLM until v0.23.0"):
+        args.create_model_config()
