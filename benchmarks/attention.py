@@ -176,6 +176,16 @@ def sdpa_with(backend, call, flops: float) -> float | None:
         return None
 
 
+def with_sdpa_columns(ours: list[float], sdpa_call, flops: float, backends: dict) -> str:
+    """A table row's figures: our TFLOP/s per K/V read, SDPA's default choice and each backend
+    forced (timed now), and our best over the best SDPA."""
+    sdpa = flops / timed(sdpa_call, reps=10) / 1e12
+    per_backend = [sdpa_with(backend, sdpa_call, flops) for backend in backends.values()]
+    best_sdpa = max([sdpa] + [x for x in per_backend if x])
+    return (" ".join(f"{x:8.1f}" for x in ours) + f" {sdpa:8.1f} "
+            + " ".join(f"{x:9.1f}" if x else f"{'n/a':>9}" for x in per_backend) + f" {max(ours) / best_sdpa:14.2f}")
+
+
 def span_layout(n: int, image_tokens: int, images: int) -> list[tuple[int, int]]:
     """Inclusive spans of ``images`` images of ``image_tokens`` tokens, each after 64 text tokens."""
     spans, pos = [], 64
@@ -307,12 +317,7 @@ def main() -> None:
               for m in KV_LOADS]
         qq, kk, vv = (x.transpose(0, 1).unsqueeze(0).contiguous() for x in qkv)
         sdpa_call = functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True)
-        sdpa = flops / timed(sdpa_call, reps=10) / 1e12
-        per_backend = {b: sdpa_with(backend, sdpa_call, flops) for b, backend in backends.items()}
-        best_sdpa = max([sdpa] + [x for x in per_backend.values() if x])
-        print(f"{n:>6} " + " ".join(f"{x:8.1f}" for x in tf) + f" {sdpa:8.1f} "
-              + " ".join(f"{x:9.1f}" if x else f"{'n/a':>9}" for x in per_backend.values())
-              + f" {max(tf) / best_sdpa:14.2f}")
+        print(f"{n:>6} " + with_sdpa_columns(tf, sdpa_call, flops, backends))
 
     print(f"\nprefill with GQA (32 q / 8 KV heads x 128, Llama-3-8B), fp16, block size 64, TFLOP/s, {card}")
     print(f"{'cached+new':>11} " + " ".join(f"{m:>8}" for m in KV_LOADS) + f" {'SDPA':>8} "
@@ -331,12 +336,7 @@ def main() -> None:
         sdpa_call = functools.partial(F.scaled_dot_product_attention, qq, kk, vv, attn_mask=mask, enable_gqa=True)
         if not cached:  # causal from the first position: the peers' is_causal path (cuDNN takes it)
             sdpa_call = functools.partial(F.scaled_dot_product_attention, qq, kk, vv, is_causal=True, enable_gqa=True)
-        sdpa = flops / timed(sdpa_call, reps=10) / 1e12
-        per_backend = {b: sdpa_with(backend, sdpa_call, flops) for b, backend in backends.items()}
-        best_sdpa = max([sdpa] + [x for x in per_backend.values() if x])
-        print(f"{f'{cached}+{new}':>11} " + " ".join(f"{x:8.1f}" for x in tf) + f" {sdpa:8.1f} "
-              + " ".join(f"{x:9.1f}" if x else f"{'n/a':>9}" for x in per_backend.values())
-              + f" {max(tf) / best_sdpa:14.2f}")
+        print(f"{f'{cached}+{new}':>11} " + with_sdpa_columns(tf, sdpa_call, flops, backends))
 
 
 if __name__ == "__main__":

@@ -46,25 +46,25 @@ class OnednnInt4:
     group_size: int
 
 
-def pack_codes_along_k(codes: torch.Tensor) -> torch.Tensor:
-    """4-bit codes ``[N, K]`` (values 0..15) -> int32 ``[K/8, N]``, eight inputs per word, the
-    storage contiguous along K."""
-    n, k = codes.shape
-    parts = codes.to(torch.int32).view(n, k // 8, 8)
+def _pack_rows(values: torch.Tensor) -> torch.Tensor:
+    """``[R, C]`` 4-bit values -> int32 ``[R, C/8]``: value ``8c + j`` of a row in nibble ``j`` of word ``c``."""
+    rows, cols = values.shape
+    parts = values.to(torch.int32).view(rows, cols // 8, 8)
     words = parts[..., 0].clone()
     for j in range(1, 8):
         words |= parts[..., j] << (4 * j)
-    return words.t()
+    return words
+
+
+def pack_codes_along_k(codes: torch.Tensor) -> torch.Tensor:
+    """4-bit codes ``[N, K]`` (values 0..15) -> int32 ``[K/8, N]``, eight inputs per word, the
+    storage contiguous along K."""
+    return _pack_rows(codes).t()
 
 
 def pack_zeros_along_n(zeros: torch.Tensor) -> torch.Tensor:
     """Zero points ``[groups, N]`` (0..15) -> int32 ``[groups, N/8]``, eight outputs per word."""
-    groups, n = zeros.shape
-    parts = zeros.to(torch.int32).view(groups, n // 8, 8)
-    words = parts[..., 0].clone()
-    for j in range(1, 8):
-        words |= parts[..., j] << (4 * j)
-    return words.contiguous()
+    return _pack_rows(zeros)
 
 
 def integer_zero_points(scales: torch.Tensor, mins: torch.Tensor) -> torch.Tensor | None:
