@@ -28,8 +28,9 @@ KV_LOADS = envs.VARIABLES[envs.ATTN_KV_LOAD].choices  # ("gather", "block", "des
 # and the most splits (a split also holds at least one KV tile of the longest context).
 _GRID_PER_UNIT = 2
 _MAX_SPLITS = 32
-# Partial rows the split merge combines per loop step.
+# Partial rows the split merge combines per loop step (CUDA: as many as fit _CUDA_MERGE_TILE values).
 _MERGE_CHUNK = 8
+_CUDA_MERGE_TILE = 4096
 # A CUDA prefill step takes 128-row query tiles (64 otherwise) from a context of LONG_PREFILL
 # positions, or from LONG_CACHED_PREFIX positions more than its longest new-token run (a
 # chunk over a cached prefix; exact for one request, an estimate for a mixed batch).
@@ -292,10 +293,16 @@ def _small_kernel_options(facts: DeviceFacts | None) -> dict[str, int | str]:
 
 
 def merge_config(splits: int, head_size: int, facts: DeviceFacts | None = None) -> LaunchConfig:
-    """The split merge's launch (backend default warps and stages): one compilation for every
-    split count up to the most a plan makes (the count is a run-time argument)."""
-    return LaunchConfig(dict(SP=max(_MAX_SPLITS, triton.next_power_of_2(splits)), SC=_MERGE_CHUNK, D=head_size,
-                             DP=triton.next_power_of_2(head_size)), options=_small_kernel_options(facts))
+    """The split merge's launch: one compilation for every split count up to the most a plan
+    makes (the count is a run-time argument). On CUDA one warp reads up to ``_CUDA_MERGE_TILE``
+    partial values per step (the merge is latency: fewer, wider steps; BENCHMARKS.md); elsewhere
+    ``_MERGE_CHUNK`` splits per step with the backend's default warps (Intel: within its
+    registers at head 256)."""
+    sp, dp = max(_MAX_SPLITS, triton.next_power_of_2(splits)), triton.next_power_of_2(head_size)
+    if facts is not None and facts.vendor == "cuda":
+        chunk = max(1, min(sp, _CUDA_MERGE_TILE // dp))
+        return LaunchConfig(dict(SP=sp, SC=chunk, D=head_size, DP=dp), num_warps=1)
+    return LaunchConfig(dict(SP=sp, SC=_MERGE_CHUNK, D=head_size, DP=dp), options=_small_kernel_options(facts))
 
 
 def kv_write_config(num_kv_heads: int, head_size: int, facts: DeviceFacts | None = None) -> LaunchConfig:

@@ -14,7 +14,7 @@ from tests.triton_interpreter import import_interpreted
 launch = import_interpreted("vllm_ipex_plugin.kernels.attention.launch")
 
 from vllm_ipex_plugin.kernels.attention.batch import KvRead  # noqa: E402
-from vllm_ipex_plugin.kernels.attention.plan import default_kv_load, intel_tiles, make_plan  # noqa: E402
+from vllm_ipex_plugin.kernels.attention.plan import default_kv_load, intel_tiles, make_plan, merge_config  # noqa: E402
 from vllm_ipex_plugin.kernels.common.device import CPU_FACTS, INTEL_TARGETS, DeviceFacts  # noqa: E402
 
 H100 = DeviceFacts("NVIDIA H100 80GB HBM3", "cuda", "sm90", 132, has_dpas=True, has_2d_block_io=True,
@@ -124,6 +124,16 @@ def test_cuda_prefill_takes_larger_tiles_over_long_contexts(new, context, block_
     plan = make_plan(qsl, 1, new, 32, 8, seq_lens=torch.tensor([context], dtype=torch.int32), facts=H100,
                      max_seq_len=context)
     assert plan.block_q == block_q
+
+
+@pytest.mark.parametrize("head_size,chunk", [(64, 32), (128, 32), (256, 16)])
+def test_split_merge_on_cuda_is_one_warp_over_wide_chunks(head_size, chunk):
+    """CUDA: one warp, up to 4096 partial values per step; Intel: 8 splits per step, its register
+    mode, the backend's warps (the merge's registers at head 256 stay within DG2's budget)."""
+    cuda = merge_config(32, head_size, H100)
+    assert (cuda.constexprs["SC"], cuda.num_warps, cuda.options) == (chunk, 1, {})
+    intel = merge_config(32, head_size, INTEL_TARGETS["dg2"])
+    assert (intel.constexprs["SC"], intel.num_warps, intel.options) == (8, None, {"grf_mode": "small"})
 
 
 def test_launch_configs_on_hopper_read_through_descriptors():
