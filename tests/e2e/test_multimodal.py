@@ -8,6 +8,16 @@ image's token span (``mm_prefix_range``) and the plugin's kernels let every posi
 the whole span. transformers' reference gets the same spans through its token types (Gemma3: 1
 on image tokens; PaliGemma: 0 on image tokens, 1 elsewhere -- transformers' PaliGemma would make
 the whole text prompt bidirectional as well, which vLLM does on no platform).
+
+Gemma4 (``use_bidirectional_attention="vision"``) makes its image tokens bidirectional on the
+sliding layers only, and there within the window: ``(causal OR span) AND window``; its global
+layers stay causal (transformers' ``create_masks_for_vision_model``). The tiny model's window (16)
+is shorter than its images (60 and 63 soft tokens): vLLM's runner keeps such spans only for models
+that clamp them in the kernel (``mm_prefix_clamp_sliding_window``), and the plugin's kernels clamp
+them on the sliding layer; transformers gets the spans through ``mm_token_type_ids`` (1 on image
+tokens). Its first global layer is not the last one, so spans kept there (vLLM clears them on the
+global layers' metadata) would change the tokens. vLLM picks TRITON_ATTN for Gemma4's two head
+sizes; host mode runs the plugin's backend for it.
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ import torch
 from tests.harness.runners import with_llm
 from tests.harness.vlm_models import build_tiny_vlm, image_placeholder
 
-FAMILIES = ["llava", "qwen2_vl", "idefics3", "paligemma", "gemma3"]
-PREFIX_LM = ("paligemma", "gemma3")  # families whose image tokens attend bidirectionally
+FAMILIES = ["llava", "qwen2_vl", "idefics3", "paligemma", "gemma3", "gemma4"]
+PREFIX_LM = ("paligemma", "gemma3", "gemma4")  # families whose image tokens attend bidirectionally
 MAX_TOKENS = 8
 QUESTION = "Describe the picture."
 
@@ -65,9 +75,23 @@ def _token_types(model, family: str, ids: torch.Tensor, bidirectional: bool) -> 
     return 1 - image if family == "paligemma" else image
 
 
-def _hf_greedy(model, processor, family: str, text: str, image, bidirectional: bool = True) -> list[int]:
+def _unclamped_masks(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gemma4's masks with each image span whole on the sliding layers, ``(causal AND window) OR
+    span`` (what vLLM's runner gives a model that does not clamp in the kernel, had it kept the
+    spans): transformers' ``(causal OR span) AND window`` with the clamp left out."""
+    pos = torch.arange(ids.shape[1])
+    q, k = pos[:, None], pos[None, :]
+    image = ids[0] == model.config.image_token_id  # one image per prompt: one span
+    span = image[:, None] & image[None, :]
+    causal = k <= q
+    sliding = (causal & (q - k < model.config.text_config.sliding_window)) | span
+    return {"full_attention": causal[None, None], "sliding_attention": sliding[None, None]}
+
+
+def _hf_greedy(model, processor, family: str, text: str, image, bidirectional: bool = True,
+               clamp: bool = True) -> list[int]:
     """transformers' greedy continuation (full forward per token, no cache); ``bidirectional``
-    False: image tokens causal too."""
+    False: image tokens causal too; ``clamp`` False (Gemma4): image spans not clamped to the window."""
     inputs = dict(processor(text=text, images=image, return_tensors="pt"))
     inputs.pop("labels", None)
     ids, out = inputs.pop("input_ids"), []
@@ -79,7 +103,10 @@ def _hf_greedy(model, processor, family: str, text: str, image, bidirectional: b
             grown = {k: torch.cat([v, v.new_zeros(1, ids.shape[1] - prompt_len)], 1) for k, v in per_token.items()}
             step = {**inputs, **grown, "input_ids": ids, "attention_mask": torch.ones_like(ids)}
             if family in PREFIX_LM:
-                step["token_type_ids"] = _token_types(model, family, ids, bidirectional)
+                types = "mm_token_type_ids" if family == "gemma4" else "token_type_ids"
+                step[types] = _token_types(model, family, ids, bidirectional)
+            if not clamp:
+                step["attention_mask"] = _unclamped_masks(model, ids)
             token = model(**step).logits[0, -1].argmax().item()
             out.append(token)
             ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
@@ -90,10 +117,10 @@ def _vllm(path: str, **llm_kwargs):
     from tests.harness.runners import greedy_params
 
     images = _images()
+    family = path.rsplit("tiny-vlm-", 1)[-1]
 
     def use(llm):
         params = greedy_params(MAX_TOKENS)
-        family = path.rsplit("tiny-vlm-", 1)[-1]
         batch = llm.generate([{"prompt": _prompt(family), "multi_modal_data": {"image": im}} for im in images],
                              params, use_tqdm=False)
         chat = llm.chat([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _data_url(images[0])}},
@@ -116,6 +143,8 @@ def test_image_prompts_match_transformers(family):
     assert chat == _hf_greedy(model, processor, family, _chat_text(processor), images[0])
     if family in PREFIX_LM:  # the spans matter on these weights: causal image tokens answer otherwise
         assert expected != [_hf_greedy(model, processor, family, _prompt(family), im, False) for im in images]
+    if family == "gemma4":  # and so does their clamp to the sliding window: whole spans answer otherwise
+        assert expected != [_hf_greedy(model, processor, family, _prompt(family), im, clamp=False) for im in images]
 
 
 @pytest.mark.e2e

@@ -170,6 +170,48 @@ def _gemma3():
     return Gemma3ForConditionalGeneration(config), processor
 
 
+def _gemma4():
+    """Gemma 4 without per-layer inputs (``hidden_size_per_layer_input=0``), image tokens
+    bidirectional on the sliding layer only (``use_bidirectional_attention="vision"``; a global
+    layer before the last, so spans wrongly kept there would change the tokens), head size 32 on
+    the sliding layer and 64 on the global ones. Images are resized to about 100 pixels a side in
+    4-pixel patches, pooled 3x3: 60-63 soft tokens (70 at most, the smallest budget the image
+    processor accepts), against a sliding window of 16, so vLLM's spans are clamped to the window
+    (``mm_prefix_clamp_sliding_window``). The processor wants audio tokens in the tokenizer even
+    without an audio tower."""
+    from transformers import (
+        Gemma4AudioFeatureExtractor,
+        Gemma4Config,
+        Gemma4ForConditionalGeneration,
+        Gemma4ImageProcessor,
+        Gemma4Processor,
+        Gemma4TextConfig,
+        Gemma4VideoProcessor,
+        Gemma4VisionConfig,
+    )
+
+    tok = _tokenizer(image_token="<|image|>", boi_token="<|image>", eoi_token="<image|>",
+                     audio_token="<|audio|>", boa_token="<|audio>", eoa_token="<audio|>")
+    text = Gemma4TextConfig(vocab_size=VOCAB, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
+                            num_attention_heads=4, num_key_value_heads=2, head_dim=32, global_head_dim=64,
+                            max_position_embeddings=1024, sliding_window=16,
+                            layer_types=["sliding_attention", "full_attention", "full_attention"],
+                            use_bidirectional_attention="vision", hidden_size_per_layer_input=0,
+                            vocab_size_per_layer_input=VOCAB, final_logit_softcapping=30.0,
+                            pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    vision = Gemma4VisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                num_key_value_heads=4, head_dim=16, patch_size=4, pooling_kernel_size=3,
+                                position_embedding_size=128, default_output_length=70)
+    config = Gemma4Config(text_config=text, vision_config=vision, audio_config=None,
+                          image_token_id=tok.image_token_id, boi_token_id=tok.boi_token_id,
+                          eoi_token_id=tok.eoi_token_id, tie_word_embeddings=False)
+    image_processor = Gemma4ImageProcessor(patch_size=4, pooling_kernel_size=3, max_soft_tokens=70)
+    processor = Gemma4Processor(feature_extractor=Gemma4AudioFeatureExtractor(), image_processor=image_processor,
+                                tokenizer=tok, video_processor=Gemma4VideoProcessor(patch_size=4), image_seq_length=70,
+                                chat_template=_chat_template("<|image|>"))
+    return Gemma4ForConditionalGeneration(config), processor
+
+
 def _hub_vision_tower(key: str) -> str:
     """``vision_tower.X`` -> ``vision_tower.vision_model.X`` (CLIP / SigLIP towers as published)."""
     if key.startswith("vision_tower.") and not key.startswith("vision_tower.vision_model."):
@@ -182,7 +224,7 @@ _KEY_LAYOUT: dict[str, Callable[[str], str]] = {"llava": _hub_vision_tower, "pal
                                                 "gemma3": _hub_vision_tower}
 
 VLM_BUILDERS: dict[str, Callable] = {"llava": _llava, "qwen2_vl": _qwen2_vl, "idefics3": _idefics3,
-                                     "paligemma": _paligemma, "gemma3": _gemma3}
+                                     "paligemma": _paligemma, "gemma3": _gemma3, "gemma4": _gemma4}
 
 
 def build_tiny_vlm(family: str, dest: Path | None = None) -> Path:
@@ -211,4 +253,4 @@ def image_placeholder(family: str) -> str:
     """The text a prompt of ``family`` carries where its image goes ("" for PaliGemma: its
     processor puts the image before the prompt)."""
     return {"llava": "<image>", "qwen2_vl": "<|vision_start|><|image_pad|><|vision_end|>", "idefics3": "<image>",
-            "paligemma": "", "gemma3": "<start_of_image>"}[family]
+            "paligemma": "", "gemma3": "<start_of_image>", "gemma4": "<|image|>"}[family]

@@ -11,6 +11,7 @@ provider (see ``providers.py``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -47,6 +48,16 @@ class IpexAttentionMetadata:
     max_seq_len: int
     slot_mapping: torch.Tensor
     batch: PagedBatch
+    # The step's bidirectional spans (``batch.mm_ranges``) under the name vLLM's own backends use:
+    # Gemma4 sets it to None on its full-attention layers' metadata before they run
+    # (``_clear_mm_prefix_for_full_attn_layers``), and those layers then attend causally.
+    mm_prefix_range: torch.Tensor | None = None
+
+    def batch_for_layer(self) -> PagedBatch:
+        """``batch``, without its spans where the model cleared them for this layer's group."""
+        if self.batch.mm_ranges is not None and self.mm_prefix_range is None:
+            return dataclasses.replace(self.batch, mm_ranges=None)
+        return self.batch
 
 
 class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadata]):
@@ -61,8 +72,9 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
         self.provider_name = select_provider(device_type=device.type).name
         model_config = vllm_config.model_config
         self.num_heads = model_config.get_num_attention_heads(vllm_config.parallel_config)
-        self.num_kv_heads = model_config.get_num_kv_heads(vllm_config.parallel_config)
-        self.head_size = model_config.get_head_size()
+        # this group's layers (Gemma4's sliding and global layers differ in both)
+        self.num_kv_heads = kv_cache_spec.num_kv_heads
+        self.head_size = kv_cache_spec.head_size
         self.facts = device_facts(device)
 
     def build(
@@ -99,6 +111,7 @@ class IpexAttentionMetadataBuilder(AttentionMetadataBuilder[IpexAttentionMetadat
                 plan=plan,
                 mm_ranges=spans,
             ),
+            mm_prefix_range=spans,
         )
 
 
@@ -245,7 +258,7 @@ class IpexAttentionImpl(AttentionImpl[IpexAttentionMetadata]):
             query[:n].view(n, self.num_heads, self.head_size),
             key_cache,
             value_cache,
-            attn_metadata.batch,
+            attn_metadata.batch_for_layer(),
             self.scale,
             out,
             self.sliding_window,

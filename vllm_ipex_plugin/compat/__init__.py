@@ -10,9 +10,10 @@ plugin's public extension points (``Platform`` hooks, ``register_backend``,
 The code that touches each internal lives in a small module here, named for what it bridges;
 ``platform/``, ``worker/`` and ``distributed/`` call it. ``compat`` imports only vLLM, torch and
 the standard library, never the plugin; this file imports only the standard library, so the
-manifest can be read without vLLM. One entry is kept where it is used (``preferred-block-size``
-in ``attention/backend.py``, which overrides a public backend hook that a private platform
-method calls) and listed here all the same.
+manifest can be read without vLLM. Two entries are kept where they are used, in
+``attention/backend.py``, and listed here all the same: ``preferred-block-size`` (it overrides a
+public backend hook that a private platform method calls) and ``mm-prefix-range-cleared`` (a
+metadata attribute the model clears).
 
 ``tests/contract/test_vllm_contract.py`` runs every entry's ``checks`` against the installed
 vLLM and torch, so a vLLM bump that renames or re-signs a touched symbol fails there, with the
@@ -378,6 +379,24 @@ MANIFEST: tuple[Touch, ...] = (
         checks=(
             Signature("vllm.platforms.cpu:CpuPlatform.import_kernels", ()),
             Signature("vllm.platforms.cpu:CpuPlatform.register_triton_kernel_overrides", ()),
+        ),
+    ),
+    Touch(
+        key="mm-prefix-range-cleared",
+        symbol="Gemma4ForConditionalGeneration._clear_mm_prefix_for_full_attn_layers setting "
+        "attn_metadata[layer].mm_prefix_range = None",
+        kind="private attribute",
+        why="Gemma4's full-attention layers are causal while its sliding layers see image spans; the model "
+        "says so by clearing the attribute on those layers' metadata, so IpexAttentionMetadata carries the "
+        "spans under that name too and drops them where it was cleared (else the global layers attend "
+        "bidirectionally over images and the tokens differ from transformers')",
+        upstream="none",
+        remove_when="vLLM passes per-layer span policy to backends (for instance on the layer or the spec)",
+        where="vllm_ipex_plugin/attention/backend.py",
+        used_by=("vllm_ipex_plugin/attention/backend.py",),
+        checks=(
+            SourceContains("vllm.model_executor.models.gemma4_mm:Gemma4ForConditionalGeneration."
+                           "_clear_mm_prefix_for_full_attn_layers", "metadata.mm_prefix_range = None"),
         ),
     ),
 )

@@ -135,8 +135,13 @@ class XpuPlatform(Platform):
         name = getattr(selected_backend, "name", None)
         if name is None or name == BACKEND_NAME:
             return BACKEND_PATH
-        if name == "TRITON_ATTN" and not cls.is_host_mode():
-            return _TRITON_ATTN_PATH
+        if name == "TRITON_ATTN":
+            if not cls.is_host_mode():
+                return _TRITON_ATTN_PATH
+            # vLLM's Triton backend cannot run on the CPU; a model config may pick it by itself
+            # (Gemma4's mixed head sizes), so host mode runs the plugin's backend instead.
+            logger.info_once("vllm_ipex_plugin: TRITON_ATTN cannot run on the CPU; host mode uses %s.", BACKEND_NAME)
+            return BACKEND_PATH
         allowed = BACKEND_NAME if cls.is_host_mode() else f"{BACKEND_NAME} or TRITON_ATTN"
         raise ValueError(
             f"vllm_ipex_plugin: attention backend {name} is not available on "
