@@ -6,7 +6,9 @@ tests), on tiny random models built by the tests (``tests/harness/models.py``).
   the dequantized weights).
 - ChatGLM3 (``ChatGLMModel``, also the layout of GLM-4 / CodeGeeX4's original checkpoints):
   transformers has no implementation without remote code, so the reference is vLLM's own CPU
-  platform on the same weights (the plugin's host mode off): greedy tokens equal.
+  platform on the same weights (the plugin's host mode off): greedy tokens equal, unquantized and
+  with sym_int4 / fp8 quantized on load (the reference then on a checkpoint of the dequantized
+  weights).
 - TeleChat2 (``TeleChat2ForCausalLM``): the checkpoint carries its own config module (remote
   code, ``tests/harness/remote_code/``; loaded with ``trust_remote_code=True`` from the folder
   only); the reference is vLLM's own CPU platform, as for ChatGLM3.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness.models import build_tiny_baichuan2, build_tiny_chatglm, build_tiny_model, build_tiny_telechat2
-from tests.harness.reference import assert_greedy_matches, dequantized_hf_model, hf_model
+from tests.harness.reference import assert_greedy_matches, dequantized_checkpoint, dequantized_hf_model, hf_model
 from tests.harness.runners import IN_PROCESS_SWITCH, llm_greedy, llm_in_subprocess
 
 PROMPTS = ["Hello, my name is", "The capital of France is", "def fibonacci(n):"]
@@ -53,6 +55,27 @@ def assert_matches_vllm_cpu_platform(path: str, **llm_kwargs) -> None:
 @pytest.mark.e2e
 def test_chatglm3_matches_vllm_cpu_platform():
     assert_matches_vllm_cpu_platform(str(build_tiny_chatglm()))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("fmt", ["sym_int4", "fp8"])
+def test_chatglm3_low_bit_matches_vllm_cpu_platform_on_the_dequantized_weights(fmt, tmp_path):
+    """The plugin quantizing ChatGLM3 on load (host mode) against stock vLLM's CPU platform on a
+    checkpoint holding the weights that quantization gives (``dequantized_checkpoint``)."""
+    path = str(build_tiny_chatglm())
+    reference = str(dequantized_checkpoint(path, tmp_path / "dequantized", fmt))
+    quant = {"quantization": "ipex_low_bit", "additional_config": {"low_bit": fmt}}
+    runs = {}
+    for host_mode, model, kwargs in (("1", path, quant), ("0", reference, {})):
+        proc, result = llm_in_subprocess(model, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
+                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"},
+                                         **kwargs)
+        assert result is not None, proc.stderr[-3000:]
+        runs[result["platform"]] = result["tokens"]
+    assert runs["XpuHostPlatform"] == runs["CpuPlatform"]
+    unquantized = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
+                                    env_changes={"IPEX_PLUGIN_HOST_MODE": "0", IN_PROCESS_SWITCH: "0"})[1]
+    assert unquantized["tokens"] != runs["CpuPlatform"]  # the quantization changes these weights' answers
 
 
 @pytest.mark.e2e

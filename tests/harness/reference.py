@@ -36,6 +36,32 @@ def dequantized_hf_model(model_path: str, fmt: str, skip=lambda name: False):
     return hf_model(model_path, weights)
 
 
+def dequantized_checkpoint(src, dst, fmt: str):
+    """A copy of the checkpoint folder ``src`` at ``dst`` whose every tensor ipex_low_bit quantizes
+    holds ``dequantize(quantize(w, fmt))``: the weights the plugin runs with ``low_bit=fmt``, for a
+    reference that is not transformers (stock vLLM on its CPU platform)."""
+    import shutil
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from vllm_ipex_plugin.kernels.lowbit.reference import dequantize, quantize
+    from vllm_ipex_plugin.quantize_checkpoint import is_quantizable
+
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.safetensors"))
+    changed = 0
+    for shard in sorted(src.glob("*.safetensors")):
+        tensors = load_file(str(shard))
+        for name, tensor in tensors.items():
+            if is_quantizable(name, tensor):
+                tensors[name] = dequantize(quantize(tensor, fmt), fmt).to(tensor.dtype).contiguous()
+                changed += 1
+        save_file(tensors, str(dst / shard.name), metadata={"format": "pt"})
+    assert changed, f"no tensor of {src} is one ipex_low_bit quantizes"
+    return dst
+
+
 def hf_greedy(model, input_ids: list[int], max_new_tokens: int) -> list[int]:
     """Greedy continuation by transformers (float32), without padding."""
     ids = torch.tensor([input_ids])
