@@ -11,7 +11,7 @@ tests), on tiny random models built by the tests (``tests/harness/models.py``).
   weights).
 - TeleChat2 (``TeleChat2ForCausalLM``): the checkpoint carries its own config module (remote
   code, ``tests/harness/remote_code/``; loaded with ``trust_remote_code=True`` from the folder
-  only); the reference is vLLM's own CPU platform, as for ChatGLM3.
+  only); the reference is vLLM's own CPU platform, as for ChatGLM3 (low-bit formats included).
 - Baichuan2 (``BaichuanForCausalLM``): vLLM dropped it after v0.23.0, so vLLM 0.32 refuses the
   checkpoint on either platform; pinned here so a vLLM that runs it again fails the test.
 """
@@ -58,23 +58,27 @@ def test_chatglm3_matches_vllm_cpu_platform():
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("family", ["chatglm3", "telechat2"])
 @pytest.mark.parametrize("fmt", ["sym_int4", "fp8"])
-def test_chatglm3_low_bit_matches_vllm_cpu_platform_on_the_dequantized_weights(fmt, tmp_path):
-    """The plugin quantizing ChatGLM3 on load (host mode) against stock vLLM's CPU platform on a
+def test_low_bit_matches_vllm_cpu_platform_on_the_dequantized_weights(family, fmt, tmp_path):
+    """The plugin quantizing the model on load (host mode) against stock vLLM's CPU platform on a
     checkpoint holding the weights that quantization gives (``dequantized_checkpoint``)."""
-    path = str(build_tiny_chatglm())
-    reference = str(dequantized_checkpoint(path, tmp_path / "dequantized", fmt))
+    build, extra, also = {"chatglm3": (build_tiny_chatglm, {}, ()),
+                          "telechat2": (build_tiny_telechat2, {"trust_remote_code": True},
+                                        ("query.weight", "key_value.weight"))}[family]
+    path = str(build())
+    reference = str(dequantized_checkpoint(path, tmp_path / "dequantized", fmt, also))
     quant = {"quantization": "ipex_low_bit", "additional_config": {"low_bit": fmt}}
     runs = {}
     for host_mode, model, kwargs in (("1", path, quant), ("0", reference, {})):
         proc, result = llm_in_subprocess(model, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
                                          env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"},
-                                         **kwargs)
+                                         **kwargs, **extra)
         assert result is not None, proc.stderr[-3000:]
         runs[result["platform"]] = result["tokens"]
     assert runs["XpuHostPlatform"] == runs["CpuPlatform"]
     unquantized = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
-                                    env_changes={"IPEX_PLUGIN_HOST_MODE": "0", IN_PROCESS_SWITCH: "0"})[1]
+                                    env_changes={"IPEX_PLUGIN_HOST_MODE": "0", IN_PROCESS_SWITCH: "0"}, **extra)[1]
     assert unquantized["tokens"] != runs["CpuPlatform"]  # the quantization changes these weights' answers
 
 

@@ -36,10 +36,12 @@ def dequantized_hf_model(model_path: str, fmt: str, skip=lambda name: False):
     return hf_model(model_path, weights)
 
 
-def dequantized_checkpoint(src, dst, fmt: str):
+def dequantized_checkpoint(src, dst, fmt: str, also: tuple[str, ...] = ()):
     """A copy of the checkpoint folder ``src`` at ``dst`` whose every tensor ipex_low_bit quantizes
     holds ``dequantize(quantize(w, fmt))``: the weights the plugin runs with ``low_bit=fmt``, for a
-    reference that is not transformers (stock vLLM on its CPU platform)."""
+    reference that is not transformers (stock vLLM on its CPU platform). ``also``: name suffixes
+    of further linear weights vLLM loads into quantized layers (TeleChat2's ``query`` and
+    ``key_value`` go into its ``qkv_proj``)."""
     import shutil
     from pathlib import Path
 
@@ -54,7 +56,7 @@ def dequantized_checkpoint(src, dst, fmt: str):
     for shard in sorted(src.glob("*.safetensors")):
         tensors = load_file(str(shard))
         for name, tensor in tensors.items():
-            if is_quantizable(name, tensor):
+            if is_quantizable(name, tensor) or (tensor.dim() == 2 and name.endswith(also)):
                 tensors[name] = dequantize(quantize(tensor, fmt), fmt).to(tensor.dtype).contiguous()
                 changed += 1
         save_file(tensors, str(dst / shard.name), metadata={"format": "pt"})
