@@ -37,19 +37,23 @@ def test_glm4_matches_transformers(fmt):
     assert_greedy_matches(dequantized_hf_model(path, fmt) if fmt else hf_model(path), results, MAX_TOKENS)
 
 
+def _greedy(model: str, host_mode: str, **llm_kwargs) -> tuple[str, list]:
+    """(vLLM's platform class name, greedy tokens of ``PROMPTS``) of ``model`` in a fresh process,
+    the plugin's host mode on (``"1"``: ``XpuHostPlatform``) or off (``"0"``: stock ``CpuPlatform``)."""
+    proc, result = llm_in_subprocess(model, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
+                                     env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"},
+                                     **llm_kwargs)
+    assert result is not None, proc.stderr[-3000:]
+    return result["platform"], result["tokens"]
+
+
 def assert_matches_vllm_cpu_platform(path: str, **llm_kwargs) -> None:
     """Greedy tokens of the plugin (host mode: ``XpuHostPlatform``) equal stock vLLM's on its own
     ``CpuPlatform`` (host mode off), each in a fresh process, and are not one degenerate answer."""
-    runs = {}
-    for host_mode in ("1", "0"):
-        proc, result = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
-                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"},
-                                         **llm_kwargs)
-        assert result is not None, proc.stderr[-3000:]
-        runs[result["platform"]] = result["tokens"]
-    assert set(runs) == {"XpuHostPlatform", "CpuPlatform"}
-    assert runs["XpuHostPlatform"] == runs["CpuPlatform"]
-    assert len({tuple(tokens) for _, tokens in runs["CpuPlatform"]}) == len(PROMPTS)  # not one degenerate answer
+    plugin, stock = _greedy(path, "1", **llm_kwargs), _greedy(path, "0", **llm_kwargs)
+    assert (plugin[0], stock[0]) == ("XpuHostPlatform", "CpuPlatform")
+    assert plugin[1] == stock[1]
+    assert len({tuple(tokens) for _, tokens in stock[1]}) == len(PROMPTS)  # not one degenerate answer
 
 
 @pytest.mark.e2e
@@ -69,17 +73,10 @@ def test_low_bit_matches_vllm_cpu_platform_on_the_dequantized_weights(family, fm
     path = str(build())
     reference = str(dequantized_checkpoint(path, tmp_path / "dequantized", fmt, also))
     quant = {"quantization": "ipex_low_bit", "additional_config": {"low_bit": fmt}}
-    runs = {}
-    for host_mode, model, kwargs in (("1", path, quant), ("0", reference, {})):
-        proc, result = llm_in_subprocess(model, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
-                                         env_changes={"IPEX_PLUGIN_HOST_MODE": host_mode, IN_PROCESS_SWITCH: "0"},
-                                         **kwargs, **extra)
-        assert result is not None, proc.stderr[-3000:]
-        runs[result["platform"]] = result["tokens"]
-    assert runs["XpuHostPlatform"] == runs["CpuPlatform"]
-    unquantized = llm_in_subprocess(path, PROMPTS, max_tokens=MAX_TOKENS, gpu_memory_utilization=0.3,
-                                    env_changes={"IPEX_PLUGIN_HOST_MODE": "0", IN_PROCESS_SWITCH: "0"}, **extra)[1]
-    assert unquantized["tokens"] != runs["CpuPlatform"]  # the quantization changes these weights' answers
+    plugin, stock = _greedy(path, "1", **quant, **extra), _greedy(reference, "0", **extra)
+    assert (plugin[0], stock[0]) == ("XpuHostPlatform", "CpuPlatform")
+    assert plugin[1] == stock[1]
+    assert _greedy(path, "0", **extra)[1] != stock[1]  # the quantization changes these weights' answers
 
 
 @pytest.mark.e2e
