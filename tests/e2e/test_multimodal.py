@@ -148,28 +148,29 @@ def test_image_prompts_match_transformers(family):
 
 
 @pytest.mark.e2e
-def test_sym_int4_language_model_with_a_16_bit_vision_tower():
+@pytest.mark.parametrize("family, language_layers", [("qwen2_vl", 14), ("gemma4", 21)])  # layers x 7 linears
+def test_sym_int4_language_model_with_a_16_bit_vision_tower(family, language_layers):
     """``ipex_low_bit`` quantizes the language model's linear layers and leaves the vision tower
     and projector in 16 bits: the reference is transformers with exactly those weights
-    dequantized (Qwen2-VL)."""
+    dequantized. Gemma4's projector is ``embed_vision``; its tower's linears are transformers'
+    modules that vLLM swaps for its own."""
     from vllm_ipex_plugin.kernels.lowbit.reference import dequantize, quantize
     from vllm_ipex_plugin.quantization.vision_modules import is_vision_module
     from vllm_ipex_plugin.quantize_checkpoint import is_quantizable
 
-    path = str(build_tiny_vlm("qwen2_vl"))
+    path = str(build_tiny_vlm(family))
     batch, _ = _vllm(path, quantization="ipex_low_bit", additional_config={"low_bit": "sym_int4"})
     model, processor = _reference(path)
-    changed = {"language": 0, "vision": 0}
+    changed = {"language": 0, "vision kept": 0}
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if is_quantizable(name, param) and not name.startswith("lm_head"):
-                if is_vision_module(name):
-                    changed["vision"] += 1
-                else:
-                    param.copy_(dequantize(quantize(param, "sym_int4"), "sym_int4"))
-                    changed["language"] += 1
-    assert changed["language"] == 14 and changed["vision"] == 4, changed  # 2 layers x 7; 2 blocks x fc1, fc2
-    assert batch == [_hf_greedy(model, processor, "qwen2_vl", _prompt("qwen2_vl"), im) for im in _images()]
+            if param.dim() == 2 and is_vision_module(name):
+                changed["vision kept"] += 1
+            elif is_quantizable(name, param) and not name.startswith("lm_head"):
+                param.copy_(dequantize(quantize(param, "sym_int4"), "sym_int4"))
+                changed["language"] += 1
+    assert changed["language"] == language_layers and changed["vision kept"] >= 4, changed
+    assert batch == [_hf_greedy(model, processor, family, _prompt(family), im) for im in _images()]
 
 
 @pytest.mark.e2e

@@ -12,6 +12,7 @@ from __future__ import annotations
 VISION_MODULES = frozenset({
     "visual",  # Qwen2-VL / Qwen2.5-VL / Qwen3-VL, GLM-4V
     "vision_tower", "multi_modal_projector",  # LLaVA family, PaliGemma, Gemma3, Mistral3
+    "embed_vision",  # Gemma4 / Gemma3n's projector into the language model
     "vision_model", "connector",  # Idefics3 / SmolVLM, InternVL's tower
     "mlp1",  # InternVL's projector
     "vpm", "resampler",  # MiniCPM-V

@@ -13,6 +13,7 @@ from vllm_ipex_plugin.quantization.vision_modules import is_vision_module
     "model.vision_model.encoder.layers.1.mlp.fc1", "model.connector.modality_projection.proj",  # Idefics3
     "vpm.encoder.layers.0.mlp.fc2", "resampler.kv_proj",  # MiniCPM-V
     "mlp1.1",  # InternVL
+    "embed_vision.embedding_projection", "vision_tower.encoder.layers.0.self_attn.q_proj.linear",  # Gemma4
 ])
 def test_vision_layers(prefix):
     assert is_vision_module(prefix)
