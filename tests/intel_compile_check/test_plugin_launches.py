@@ -20,6 +20,10 @@ from tools.intel_compile import runner
 from tools.intel_compile.cases import plugin_cases
 from tools.intel_compile.check import SPILL_BUDGET
 from vllm_ipex_plugin import envs
+from vllm_ipex_plugin.kernels.lowbit.formats import QUANTIZED
+from vllm_ipex_plugin.kernels.lowbit.tuning.intel import BLOCK_IO_SPILLS
+
+FORMAT_NAMES = {int(spec.id): spec.name for spec in QUANTIZED}
 
 
 @dataclass(frozen=True)
@@ -98,3 +102,18 @@ def test_matrix_units_are_used_where_the_hardware_has_them(results):
         fn = r["case"]["function"]
         if fn in ("_lowbit_gemm_kernel", "paged_attn_kernel") and r["arch"] in ("pvc", "bmg") and r.get("native_ok"):
             assert r["dpas_count"] > 0, f"{r['label']} on {r['arch']}: no DPAS instruction"
+
+
+def test_the_fused_gemm_reads_its_activations_with_2d_block_loads_where_the_hardware_has_them(results):
+    """PVC and BMG (2D block IO): the plain tile's activations go through a block pointer and come out
+    of the compiler as 2D block reads (the swapped tile and the tiles in ``BLOCK_IO_SPILLS`` keep plain
+    loads); DG2 has no 2D block IO and keeps plain loads."""
+    gemms = [r for r in results if r["case"]["function"] == "_lowbit_gemm_kernel" and r.get("native_ok")]
+    assert gemms
+    for r in gemms:
+        c = r["case"]["constexprs"]
+        block_io = (r["arch"] in ("pvc", "bmg") and not c["SWAP"]
+                    and (FORMAT_NAMES[c["FMT"]], c["BM"], c["BN"]) not in BLOCK_IO_SPILLS)
+        assert c["X_BLOCK_IO"] is block_io, f"{r['label']} on {r['arch']}"
+        if block_io:
+            assert r["block2d_load_count"] > 0, f"{r['label']} on {r['arch']}: no 2D block read"

@@ -199,7 +199,7 @@ def w4_portability_cases(facts: DeviceFacts, model: ModelShape = LLAMA3_8B) -> l
         spec, (k, n) = FORMATS[name], model.linears()["gate_up"]
         for m in SWAP_BATCHES:
             cfg = {**table.config_for("gemm", spec.name, m, n, k, facts), "SWAP": True}
-            launch = gemm_launch(spec, m, n, k, cfg)
+            launch = gemm_launch(spec, m, n, k, cfg, facts=facts)
             cases.append(_case(launch.fn, launch.constexprs, _lowbit_types(spec, launch.constexprs, MODEL_DTYPE),
                                launch.num_warps, launch.num_stages, launch.options,
                                f"{launch.function} swap {spec.name} qb64 (gate_up {k}x{n}, M={m})"))

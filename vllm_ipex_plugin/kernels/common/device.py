@@ -13,13 +13,18 @@ import re
 from dataclasses import dataclass
 
 import torch
+import triton
 
 
 @dataclass(frozen=True)
 class DeviceFacts:
     """``vendor``: ``cuda``, ``xpu`` or ``cpu``. ``arch``: Intel's short name (``pvc``, ``bmg``,
     ``dg2``, ``lnl``, ``mtl``, ``xpu`` when unknown) or ``sm<major><minor>`` on CUDA.
-    ``compute_units``: SMs on CUDA, Xe cores on Intel (what a grid must cover to fill the card)."""
+    ``compute_units``: SMs on CUDA, Xe cores on Intel (what a grid must cover to fill the card).
+    ``block_pointer_loads``: the kernels read their activation tiles through ``tl.make_block_ptr``,
+    which Intel's backend lowers to 2D block reads: on Intel GPUs with 2D block IO whose Triton still
+    has block pointers (Triton 3.9 removed them). Off elsewhere, CUDA included, where the plain
+    loads are what the tuned tables were measured with."""
 
     name: str
     vendor: str
@@ -30,6 +35,7 @@ class DeviceFacts:
     has_2d_block_io: bool = False
     cuda_capability: tuple[int, int] | None = None
     l2_bytes: int = 50 * 2**20
+    block_pointer_loads: bool = False
 
     @property
     def is_intel(self) -> bool:
@@ -57,11 +63,12 @@ def intel_arch(device_name: str) -> str:
 # The three Intel targets the compile check builds for, as their drivers report them
 # (``ocloc query CL_DEVICE_EXTENSIONS`` agrees on 2D block IO and DPAS). Xe cores: PVC per
 # stack (one stack per device in FLAT mode), B580 20, A770 32.
+# The compile check's Triton (triton-xpu 3.3) has block pointers.
 INTEL_TARGETS: dict[str, DeviceFacts] = {
     "pvc": DeviceFacts("Intel(R) Data Center GPU Max 1550", "xpu", "pvc", 64, (16, 32), True, True, None,
-                       204 * 2**20),
+                       204 * 2**20, True),
     "bmg": DeviceFacts("Intel(R) Arc(TM) B580 Graphics", "xpu", "bmg", 20, (16, 32), True, True, None,
-                       18 * 2**20),
+                       18 * 2**20, True),
     "dg2": DeviceFacts("Intel(R) Arc(TM) A770 Graphics", "xpu", "dg2", 32, (8, 16, 32), True, False, None,
                        16 * 2**20),
 }
@@ -69,11 +76,18 @@ INTEL_TARGETS: dict[str, DeviceFacts] = {
 CPU_FACTS = DeviceFacts("cpu", "cpu", "cpu", 64)
 
 
+def triton_has_block_pointers(version: str = triton.__version__) -> bool:
+    """Whether this Triton still takes ``tl.make_block_ptr`` (removed in 3.9 for tensor descriptors)."""
+    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
+    return (major, minor) < (3, 9)
+
+
 def _xpu_facts(index: int) -> DeviceFacts:
     props = torch.xpu.get_device_properties(index)
     name = torch.xpu.get_device_name(index)
     arch = intel_arch(name)
     known = INTEL_TARGETS.get(arch)
+    block_io = bool(getattr(props, "has_subgroup_2d_block_io", known.has_2d_block_io if known else False))
     return DeviceFacts(
         name=name,
         vendor="xpu",
@@ -81,8 +95,9 @@ def _xpu_facts(index: int) -> DeviceFacts:
         compute_units=int(getattr(props, "gpu_subslice_count", 0) or (known.compute_units if known else 64)),
         subgroup_sizes=tuple(getattr(props, "sub_group_sizes", ()) or (known.subgroup_sizes if known else ())),
         has_dpas=bool(getattr(props, "has_subgroup_matrix_multiply_accumulate", known.has_dpas if known else False)),
-        has_2d_block_io=bool(getattr(props, "has_subgroup_2d_block_io", known.has_2d_block_io if known else False)),
+        has_2d_block_io=block_io,
         l2_bytes=known.l2_bytes if known else 50 * 2**20,
+        block_pointer_loads=block_io and triton_has_block_pointers(),
     )
 
 

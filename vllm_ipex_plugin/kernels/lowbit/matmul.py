@@ -52,7 +52,7 @@ def _plan_bucket(spec: LowBitFormat, bucket: int, n: int, k: int, facts: DeviceF
     gemm = None
     if dense_from > _first_batch(bucket):  # some batch of the bucket takes the fused GEMM
         cfg = table.heuristic_config("gemm", bucket, n, k, facts) if entry.get("path") == "dense" else entry
-        gemm = gemm_launch(spec, rows, n, k, cfg, qb=qb, has_bias=has_bias)
+        gemm = gemm_launch(spec, rows, n, k, cfg, qb=qb, has_bias=has_bias, facts=facts)
     return _Bucket(dense_from, gemm, dequantize_launch(spec, n, k, qb=qb, facts=facts))
 
 

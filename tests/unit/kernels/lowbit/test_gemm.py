@@ -51,7 +51,7 @@ def test_launch_records_what_runs():
     assert launch.kernel_name == "vllm_ipex_plugin.kernels.lowbit.gemm:_lowbit_gemm_kernel"
     # BK: the largest power-of-two part of 256 dividing K
     assert launch.constexprs == {"FMT": 5, "HAS_BIAS": False, "BM": 16, "BN": 32, "BK": 64, "SPLIT_K": 2,
-                                 "GROUP_M": 8, "QB": 64, "SWAP": False}
+                                 "GROUP_M": 8, "QB": 64, "SWAP": False, "X_BLOCK_IO": False}
     assert launch.grid == (3 * 3, 2)
 
 

@@ -50,6 +50,16 @@ _DG2 = IntelLowBitTiles(
 INTEL_LOWBIT_TILES: dict[str, IntelLowBitTiles] = {"pvc": _XE, "bmg": _XE, "lnl": _XE, "dg2": _DG2}
 
 
+# (format, BM, BN) tiles of the fused GEMM whose block-pointer activation read (``X_BLOCK_IO``) spills
+# on PVC in the compile check (fp6's decode holds its high plane too: 320 bytes); they keep plain loads.
+BLOCK_IO_SPILLS = frozenset({("fp6", 128, 128)})
+
+
+def block_io_fits(fmt: str, bm: int, bn: int) -> bool:
+    """Whether the fused GEMM's ``(bm, bn)`` tile of ``fmt`` may read its activations through a block pointer."""
+    return (fmt, bm, bn) not in BLOCK_IO_SPILLS
+
+
 def intel_tiles(facts: DeviceFacts) -> IntelLowBitTiles:
     return INTEL_LOWBIT_TILES.get(facts.arch, _DG2)
 
