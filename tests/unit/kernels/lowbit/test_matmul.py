@@ -97,3 +97,26 @@ def test_every_format_plans_on_every_intel_target(arch):
             assert launch.constexprs["FMT"] == spec.id
             if spec.dense_only and m > 1:
                 assert launch.function == "_lowbit_dequant_kernel"
+
+
+@pytest.mark.parametrize("arch", sorted(INTEL_TARGETS))
+def test_fused_gemm_reads_activations_through_block_pointers_where_2d_block_io_exists(arch):
+    """PVC and BMG plan the block-pointer activation read for their plain GEMM tiles (DG2 has no 2D
+    block IO); CUDA and the CPU never do, and the one spilling tile keeps plain loads."""
+    facts = INTEL_TARGETS[arch]
+    for spec in QUANTIZED:
+        for m in (16, 64, 128):
+            (launch,) = matmul.plan_launches(spec, m, 4096, 14336, facts)
+            if launch.function != "_lowbit_gemm_kernel":
+                continue
+            c = launch.constexprs
+            expected = arch in ("pvc", "bmg") and (spec.name, c["BM"], c["BN"]) != ("fp6", 128, 128)
+            assert c["X_BLOCK_IO"] is expected, (spec.name, m, c)
+
+
+@pytest.mark.parametrize("version, has", [("3.3.0b1", True), ("3.6.0", True), ("3.7.2+xpu", True),
+                                           ("3.9.0", False), ("3.10.1", False), ("4.0.0", False)])
+def test_block_pointers_are_known_gone_from_triton_3_9(version, has):
+    from vllm_ipex_plugin.kernels.common.device import triton_has_block_pointers
+
+    assert triton_has_block_pointers(version) is has
