@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 
 import torch
-import triton
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,16 @@ INTEL_TARGETS: dict[str, DeviceFacts] = {
 CPU_FACTS = DeviceFacts("cpu", "cpu", "cpu", 64)
 
 
-def triton_has_block_pointers(version: str = triton.__version__) -> bool:
-    """Whether this Triton still takes ``tl.make_block_ptr`` (removed in 3.9 for tensor descriptors)."""
+def triton_has_block_pointers(version: str | None = None) -> bool:
+    """Whether Triton ``version`` (default: the installed one; none installed: False) still takes
+    ``tl.make_block_ptr``, which 3.9 removed for tensor descriptors. Imported here only: the plugin
+    runs without Triton (torch kernels), and this module is imported at start-up."""
+    if version is None:
+        try:
+            import triton
+        except ImportError:
+            return False
+        version = triton.__version__
     major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
     return (major, minor) < (3, 9)
 
