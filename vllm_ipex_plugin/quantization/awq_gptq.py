@@ -125,11 +125,32 @@ class AwqGptqLinearMethod(LowBitLinearMethod):
         public = {name: getattr(layer, name).data for name in names}
         for name in names:
             delattr(layer, name)
-        if spec.bits == 4:
-            tensors, perm = awq_gptq.to_asym_int4(spec.source, public, layer.ipex_public_group, spec.zeros_offset)
-        else:
-            tensors, perm = awq_gptq.gptq8_to_sym_int8(public, layer.ipex_public_group, spec.zeros_offset)
+        if "g_idx" in public:
+            public["g_idx"] = _shard_local_groups(public["g_idx"])
+        try:
+            if spec.bits == 4:
+                tensors, perm = awq_gptq.to_asym_int4(spec.source, public, layer.ipex_public_group, spec.zeros_offset)
+            else:
+                tensors, perm = awq_gptq.gptq8_to_sym_int8(public, layer.ipex_public_group, spec.zeros_offset)
+        except ValueError as e:
+            tp = getattr(layer, "tp_size", 1)
+            if tp > 1 and getattr(layer, "input_is_parallel", False):
+                raise ValueError(
+                    f"{self.prefix}: this GPTQ checkpoint's act-order permutation (g_idx) moves columns across the "
+                    f"{tp} tensor-parallel shards of a row-parallel layer, and each shard holds only its own groups' "
+                    "scales; serve it with tensor_parallel_size=1 (pipeline parallelism is fine) or use a "
+                    f"checkpoint without desc_act ({e})"
+                ) from e
+            raise
         self.install(layer, tensors, spec.target_format, perm.long() if perm is not None else None)
+
+
+def _shard_local_groups(g_idx: torch.Tensor) -> torch.Tensor:
+    """``g_idx`` counted from the shard's first group. vLLM shards a row-parallel layer's scales and
+    zeros along the input with its columns, so a tensor-parallel shard holds its own groups only,
+    while the checkpoint's ``g_idx`` names groups of the whole layer (unsharded layers: unchanged,
+    their first group is 0)."""
+    return g_idx - g_idx.min() if g_idx.numel() else g_idx
 
 
 def _checked(loader, prefix: str, name: str, dtype: torch.dtype):
