@@ -6,10 +6,10 @@ every layer's output, and pipeline parallelism sends the hidden states of the fi
 stage to the second. Greedy tokens must equal transformers', and the perplexity of a fixed
 text must agree within the tolerance of the single-process tests (``tests/harness/greedy_ppl.py``).
 The low-bit case quantizes each shard on its own: with 64-column shards the blocks are
-those of the whole weight, so transformers runs the same dequantized weights. A GPTQ act-order
-checkpoint (``g_idx`` a permutation per layer) is split too: each tensor-parallel shard of a
-row-parallel layer sorts its own slice of the columns; transformers runs the checkpoint's
-encoded weights.
+those of the whole weight, so transformers runs the same dequantized weights. A GPTQ checkpoint
+is split too: each tensor-parallel shard of a row-parallel layer holds its own groups' scales and
+counts ``g_idx`` from its first group; transformers runs the checkpoint's encoded weights. An
+act-order permutation that moves columns across those shards is refused at load.
 """
 
 from __future__ import annotations

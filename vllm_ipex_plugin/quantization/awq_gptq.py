@@ -134,7 +134,7 @@ class AwqGptqLinearMethod(LowBitLinearMethod):
                 tensors, perm = awq_gptq.gptq8_to_sym_int8(public, layer.ipex_public_group, spec.zeros_offset)
         except ValueError as e:
             tp = getattr(layer, "tp_size", 1)
-            if tp > 1 and getattr(layer, "input_is_parallel", False):
+            if "g_idx" in public and tp > 1 and getattr(layer, "input_is_parallel", False):
                 raise ValueError(
                     f"{self.prefix}: this GPTQ checkpoint's act-order permutation (g_idx) moves columns across the "
                     f"{tp} tensor-parallel shards of a row-parallel layer, and each shard holds only its own groups' "
